@@ -1,0 +1,213 @@
+//! Galera series, rendered from one snapshot. Documented in docs/metrics.md.
+//!
+//! Values come only from the last poll, and only when it succeeded: an unreachable server has no
+//! wsrep gauges (absent, not stale), while the verdict and the collector's self-metrics are
+//! always there.
+
+use super::status::{ClusterStatus, LocalState, RejectQueries};
+use super::GaleraSnapshot;
+use crate::config::GaleraConfig;
+use crate::health::galera::Verdict;
+use crate::metrics::Exposition;
+
+pub fn render(
+    e: &mut Exposition,
+    snapshot: &GaleraSnapshot,
+    config: &GaleraConfig,
+    verdict: &Verdict,
+) {
+    e.collector("galera", &snapshot.stats);
+    e.flag(
+        "galera_healthy",
+        "The health-check verdict: 1 when the check answers 200, 0 when it answers 503.",
+        &[],
+        verdict.healthy,
+    );
+    e.flag(
+        "galera_maintenance_file_present",
+        "1 while the maintenance file exists (the node is drained on purpose).",
+        &[],
+        snapshot.maintenance_file,
+    );
+    e.flag(
+        "galera_recovering",
+        "1 while the node is held unhealthy after an outage longer than evs.suspect_timeout.",
+        &[],
+        snapshot.hold.is_some(),
+    );
+    e.gauge(
+        "galera_cluster_size_expected",
+        "The cluster size this node was configured to expect (galera.expected_nodes).",
+        &[],
+        f64::from(config.expected_nodes),
+    );
+    let Some(s) = snapshot.status() else {
+        return;
+    };
+    e.gauge(
+        "galera_info",
+        "Identity of the node's Galera cluster and provider; always 1.",
+        &[
+            ("cluster_name", &s.cluster_name),
+            ("cluster_state_uuid", &s.cluster_state_uuid),
+            ("provider_version", &s.provider_version),
+        ],
+        1.0,
+    );
+    e.state_set(
+        "galera_local_state",
+        "wsrep_local_state as a state set: joining, donor_desynced, joined, synced or other.",
+        "state",
+        &LocalState::LABELS,
+        s.local_state.label(),
+    );
+    e.gauge(
+        "galera_local_state_code",
+        "wsrep_local_state as the number Galera reports (4 = Synced, 2 = Donor/Desynced).",
+        &[],
+        f64::from(s.local_state_code),
+    );
+    e.state_set(
+        "galera_cluster_status",
+        "wsrep_cluster_status as a state set: primary, non_primary, disconnected or other.",
+        "status",
+        &ClusterStatus::LABELS,
+        s.cluster_status.label(),
+    );
+    e.flag(
+        "galera_ready",
+        "wsrep_ready: 1 when the node accepts queries.",
+        &[],
+        s.ready,
+    );
+    e.flag(
+        "galera_connected",
+        "wsrep_connected: 1 when the provider is connected to the group.",
+        &[],
+        s.connected,
+    );
+    e.flag(
+        "galera_desync",
+        "wsrep_desync: 1 while the node was desynced on purpose.",
+        &[],
+        s.desync,
+    );
+    e.flag(
+        "galera_read_only",
+        "read_only: 1 when the server is read-only.",
+        &[],
+        s.read_only,
+    );
+    e.state_set(
+        "galera_reject_queries",
+        "wsrep_reject_queries as a state set: none, all, all_kill or other.",
+        "mode",
+        &RejectQueries::LABELS,
+        s.reject_queries.label(),
+    );
+    e.flag(
+        "galera_sst_donor_rejects_queries",
+        "wsrep_sst_donor_rejects_queries: 1 when the node refuses queries while it is a donor.",
+        &[],
+        s.sst_donor_rejects_queries,
+    );
+    if let Some(mode) = &s.pxc_maint_mode {
+        let mode = mode.to_ascii_lowercase();
+        let current = match mode.as_str() {
+            "disabled" | "shutdown" | "maintenance" => mode.as_str(),
+            _ => "other",
+        };
+        e.state_set(
+            "galera_pxc_maint_mode",
+            "pxc_maint_mode (Percona XtraDB Cluster only) as a state set.",
+            "mode",
+            &["disabled", "shutdown", "maintenance", "other"],
+            current,
+        );
+    }
+    e.gauge(
+        "galera_cluster_size",
+        "wsrep_cluster_size: nodes in the component this node belongs to.",
+        &[],
+        s.cluster_size as f64,
+    );
+    // -1 (u64::MAX) outside a Primary component: export it as -1, not as 1.8e19.
+    let conf_id = if s.cluster_conf_id == u64::MAX {
+        -1.0
+    } else {
+        s.cluster_conf_id as f64
+    };
+    e.gauge(
+        "galera_cluster_conf_id",
+        "wsrep_cluster_conf_id: changes whenever membership changes; -1 outside a Primary component.",
+        &[],
+        conf_id,
+    );
+    let local_index = if s.local_index == u64::MAX {
+        -1.0
+    } else {
+        s.local_index as f64
+    };
+    e.gauge(
+        "galera_local_index",
+        "wsrep_local_index: this node's index in the cluster view.",
+        &[],
+        local_index,
+    );
+    e.gauge(
+        "galera_local_recv_queue",
+        "wsrep_local_recv_queue: write-sets received and not yet applied.",
+        &[],
+        s.recv_queue as f64,
+    );
+    e.gauge(
+        "galera_local_send_queue",
+        "wsrep_local_send_queue: write-sets waiting to be sent.",
+        &[],
+        s.send_queue as f64,
+    );
+    e.counter(
+        "galera_flow_control_paused_seconds_total",
+        "Time replication was paused by flow control (wsrep_flow_control_paused_ns).",
+        &[],
+        s.flow_control_paused.as_secs_f64(),
+    );
+    e.counter(
+        "galera_flow_control_sent_total",
+        "Flow-control pause messages this node sent (wsrep_flow_control_sent).",
+        &[],
+        s.flow_control_sent as f64,
+    );
+    e.counter(
+        "galera_flow_control_recv_total",
+        "Flow-control pause messages this node received (wsrep_flow_control_recv).",
+        &[],
+        s.flow_control_recv as f64,
+    );
+    e.counter(
+        "galera_cert_failures_total",
+        "Transactions that failed certification (wsrep_local_cert_failures).",
+        &[],
+        s.cert_failures as f64,
+    );
+    e.counter(
+        "galera_bf_aborts_total",
+        "Local transactions aborted by replicated ones (wsrep_local_bf_aborts).",
+        &[],
+        s.bf_aborts as f64,
+    );
+    e.gauge(
+        "galera_last_committed",
+        "wsrep_last_committed: sequence number of the last committed write-set.",
+        &[],
+        s.last_committed as f64,
+    );
+    if let Some(timeout) = s.evs_suspect_timeout {
+        e.gauge(
+            "galera_evs_suspect_timeout_seconds",
+            "evs.suspect_timeout from wsrep_provider_options.",
+            &[],
+            timeout.as_secs_f64(),
+        );
+    }
+}

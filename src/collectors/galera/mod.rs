@@ -1,0 +1,396 @@
+//! Galera: watches the local MariaDB/Percona node's wsrep status over one persistent connection.
+//!
+//! Every `interval` the poller runs one query (wsrep status and the few variables the verdict
+//! needs, in a single round trip) under a hard `timeout` that covers connecting too, so a dead
+//! server is seen within one interval and a hung one (SIGSTOP, a stuck disk) within interval +
+//! timeout. A failed poll drops the connection; reconnects back off up to a few seconds so a
+//! down server is not hammered. The check user needs only the PROCESS privilege:
+//! `GRANT PROCESS ON *.* TO 'clustercheck'@'localhost'`. If it may also `SELECT` on
+//! `mysql.wsrep_cluster_members`, the member list is read too, and marked stale when the node is
+//! outside the Primary component (the table is not updated there).
+//!
+//! "Healthy" is decided in [`crate::health::galera`]; this module only observes and publishes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, Row};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::collectors::CollectorStats;
+use crate::config::{DbAddress, DbEndpoint, GaleraConfig};
+use crate::health::galera::{verdict, GateEvent, Hold, RecoveryGate};
+
+pub mod metrics;
+pub mod status;
+
+use status::{ClusterStatus, GaleraStatus, StatusError, StatusRows};
+
+/// One round trip: all wsrep status counters plus the variables the verdict needs.
+/// information_schema is readable with PROCESS alone on MariaDB and Percona.
+const STATUS_QUERY: &str = "\
+SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+ WHERE VARIABLE_NAME LIKE 'WSREP\\_%' \
+UNION ALL \
+SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES \
+ WHERE VARIABLE_NAME IN ('READ_ONLY', 'WSREP_DESYNC', 'WSREP_REJECT_QUERIES', \
+ 'WSREP_SST_DONOR_REJECTS_QUERIES', 'PXC_MAINT_MODE', 'WSREP_CLUSTER_NAME', \
+ 'WSREP_PROVIDER_OPTIONS')";
+
+const MEMBERS_QUERY: &str =
+    "SELECT node_name, node_incoming_address FROM mysql.wsrep_cluster_members ORDER BY node_name";
+
+/// MySQL error codes meaning "these credentials are not accepted".
+const AUTH_ERROR_CODES: [u16; 3] = [1044, 1045, 1698];
+/// "command denied" / "table doesn't exist": the member table is optional.
+const MEMBERS_UNAVAILABLE_CODES: [u16; 2] = [1142, 1146];
+
+/// Reconnect attempts back off up to this long, so a server that is down for hours is not
+/// hammered every interval, yet a restarted one is back within a few seconds.
+const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PollError {
+    #[error("{0}")]
+    AuthenticationFailed(String),
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("no answer within {:.1} s: server hung or overloaded", .0.as_secs_f64())]
+    Timeout(Duration),
+    #[error("query failed: {0}")]
+    Query(String),
+    #[error("unexpected status: {0}")]
+    Status(#[from] StatusError),
+    #[error("waiting {:.1} s before reconnecting after: {}", .0.as_secs_f64(), .1)]
+    BackingOff(Duration, Box<PollError>),
+}
+
+impl PollError {
+    /// The error behind a back-off, which is what the operator needs to see.
+    pub fn root(&self) -> &PollError {
+        match self {
+            PollError::BackingOff(_, inner) => inner.root(),
+            other => other,
+        }
+    }
+}
+
+fn classify(error: mysql_async::Error) -> PollError {
+    match error {
+        mysql_async::Error::Server(e) if AUTH_ERROR_CODES.contains(&e.code) => {
+            PollError::AuthenticationFailed(e.message)
+        }
+        mysql_async::Error::Server(e) => PollError::Query(format!("{} ({})", e.message, e.code)),
+        other => PollError::Unreachable(other.to_string()),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Member {
+    pub name: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Members {
+    pub nodes: Vec<Member>,
+    /// The table is only maintained inside the Primary component.
+    pub stale: bool,
+}
+
+/// What one successful poll saw.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Polled {
+    pub status: GaleraStatus,
+    pub members: Option<Members>,
+}
+
+/// The latest observation, published after every poll. Immutable once published.
+#[derive(Debug, Clone)]
+pub struct GaleraSnapshot {
+    /// When the poll that produced this finished; `None` before the first poll.
+    pub taken_at: Option<Instant>,
+    pub outcome: Result<Arc<Polled>, PollError>,
+    pub maintenance_file: bool,
+    /// Since when the server has not answered (the last success, or the daemon's start).
+    pub unreachable_since: Instant,
+    pub hold: Option<Hold>,
+    pub stats: CollectorStats,
+}
+
+impl GaleraSnapshot {
+    pub fn initial(now: Instant) -> Self {
+        Self {
+            taken_at: None,
+            outcome: Err(PollError::Unreachable("no poll has completed yet".into())),
+            maintenance_file: false,
+            unreachable_since: now,
+            hold: None,
+            stats: CollectorStats::new(),
+        }
+    }
+
+    pub fn status(&self) -> Option<&GaleraStatus> {
+        self.outcome.as_ref().ok().map(|p| &p.status)
+    }
+}
+
+pub type GaleraWatch = watch::Receiver<Arc<GaleraSnapshot>>;
+
+/// Start the poll loop; it stops when `shutdown` is cancelled.
+pub fn spawn(
+    config: GaleraConfig,
+    endpoint: DbEndpoint,
+    shutdown: CancellationToken,
+) -> (GaleraWatch, tokio::task::JoinHandle<()>) {
+    let now = Instant::now();
+    let (tx, rx) = watch::channel(Arc::new(GaleraSnapshot::initial(now)));
+    let poller = Poller::new(config, endpoint, now);
+    let handle = tokio::spawn(poller.run(tx, shutdown));
+    (rx, handle)
+}
+
+struct Poller {
+    config: GaleraConfig,
+    opts: mysql_async::Opts,
+    endpoint_text: String,
+    conn: Option<Conn>,
+    members_readable: bool,
+    gate: RecoveryGate,
+    stats: CollectorStats,
+    unreachable_since: Instant,
+    next_connect: Option<(Instant, Duration, PollError)>,
+    last_summary: String,
+}
+
+impl Poller {
+    fn new(config: GaleraConfig, endpoint: DbEndpoint, now: Instant) -> Self {
+        let mut opts = OptsBuilder::default()
+            .user(Some(endpoint.user.clone()))
+            .pass(Some(endpoint.password.expose().to_owned()))
+            .prefer_socket(false)
+            .stmt_cache_size(0);
+        match &endpoint.address {
+            DbAddress::Socket(path) => {
+                opts = opts.socket(Some(path.to_string_lossy().into_owned()));
+            }
+            DbAddress::Tcp { host, port } => {
+                opts = opts.ip_or_hostname(host.clone()).tcp_port(*port);
+            }
+        }
+        Self {
+            endpoint_text: format!("{}@{}", endpoint.user, endpoint.address),
+            config,
+            opts: opts.into(),
+            conn: None,
+            members_readable: true,
+            gate: RecoveryGate::default(),
+            stats: CollectorStats::new(),
+            unreachable_since: now,
+            next_connect: None,
+            last_summary: String::new(),
+        }
+    }
+
+    async fn run(mut self, tx: watch::Sender<Arc<GaleraSnapshot>>, shutdown: CancellationToken) {
+        tracing::info!(endpoint = %self.endpoint_text, interval = ?self.config.interval,
+            timeout = ?self.config.timeout, "galera poller started");
+        let mut ticker = tokio::time::interval(self.config.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            let snapshot = self.poll().await;
+            tx.send_replace(Arc::new(snapshot));
+        }
+        if let Some(conn) = self.conn.take() {
+            // Say goodbye politely, but never let a hung server hold up shutdown.
+            let _ = tokio::time::timeout(self.config.timeout, conn.disconnect()).await;
+        }
+        tracing::info!("galera poller stopped");
+    }
+
+    async fn poll(&mut self) -> GaleraSnapshot {
+        let started = Instant::now();
+        let maintenance_file = tokio::time::timeout(
+            self.config.timeout,
+            tokio::fs::try_exists(&self.config.maintenance_file),
+        )
+        .await
+        .map(|r| r.unwrap_or(false))
+        .unwrap_or(false);
+
+        let outcome = match self.backing_off(started) {
+            Some(error) => Err(error),
+            None => match tokio::time::timeout(self.config.timeout, self.query()).await {
+                Ok(result) => result,
+                Err(_) => Err(PollError::Timeout(self.config.timeout)),
+            },
+        };
+        let finished = Instant::now();
+        self.stats
+            .record(outcome.is_ok(), finished - started, finished);
+
+        let outcome = match outcome {
+            Ok(polled) => {
+                self.next_connect = None;
+                if let Some(event) =
+                    self.gate
+                        .succeeded(finished, &polled.status, self.config.recovery_max_hold)
+                {
+                    log_gate_event(&event);
+                }
+                self.unreachable_since = finished;
+                Ok(Arc::new(polled))
+            }
+            Err(error) => {
+                self.gate.failed();
+                if !matches!(error, PollError::BackingOff(..)) {
+                    // Any failure may have left the connection mid-protocol: start afresh.
+                    self.conn = None;
+                    self.schedule_reconnect(finished, error.clone());
+                }
+                Err(error)
+            }
+        };
+        let snapshot = GaleraSnapshot {
+            taken_at: Some(finished),
+            outcome,
+            maintenance_file,
+            unreachable_since: self.unreachable_since,
+            hold: self.gate.hold().cloned(),
+            stats: self.stats.clone(),
+        };
+        self.log_transition(&snapshot, finished);
+        snapshot
+    }
+
+    /// While backing off, report the error that caused it instead of connecting.
+    fn backing_off(&self, now: Instant) -> Option<PollError> {
+        match &self.next_connect {
+            Some((at, _, error)) if *at > now => Some(PollError::BackingOff(
+                *at - now,
+                Box::new(error.root().clone()),
+            )),
+            _ => None,
+        }
+    }
+
+    fn schedule_reconnect(&mut self, now: Instant, error: PollError) {
+        let backoff = match &self.next_connect {
+            None => Duration::ZERO, // the first retry is at the next tick
+            Some((_, previous, _)) => (*previous * 2)
+                .max(self.config.interval)
+                .min(MAX_RECONNECT_BACKOFF.max(self.config.interval)),
+        };
+        self.next_connect = Some((now + backoff, backoff, error));
+    }
+
+    async fn query(&mut self) -> Result<Polled, PollError> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => {
+                let conn = Conn::new(self.opts.clone()).await.map_err(classify)?;
+                self.members_readable = self.config.read_members;
+                self.conn.insert(conn)
+            }
+        };
+        let rows: Vec<Row> = conn.query(STATUS_QUERY).await.map_err(classify)?;
+        let rows: StatusRows = rows.into_iter().filter_map(name_value).collect();
+        let status = rows.parse()?;
+
+        let members = if self.members_readable {
+            match conn.query::<Row, _>(MEMBERS_QUERY).await {
+                Ok(rows) => Some(Members {
+                    nodes: rows
+                        .into_iter()
+                        .filter_map(name_value)
+                        .map(|(name, address)| Member { name, address })
+                        .collect(),
+                    stale: status.cluster_status != ClusterStatus::Primary,
+                }),
+                Err(mysql_async::Error::Server(e))
+                    if MEMBERS_UNAVAILABLE_CODES.contains(&e.code) =>
+                {
+                    tracing::info!(error = %e.message,
+                        "mysql.wsrep_cluster_members is not readable; member list disabled");
+                    self.members_readable = false;
+                    None
+                }
+                Err(e) => return Err(classify(e)),
+            }
+        } else {
+            None
+        };
+        Ok(Polled { status, members })
+    }
+
+    /// Log when the observed state or the verdict changes, not on every poll.
+    fn log_transition(&mut self, snapshot: &GaleraSnapshot, now: Instant) {
+        let observed = match &snapshot.outcome {
+            Ok(polled) => format!(
+                "{} / {}",
+                polled.status.local_state_comment, polled.status.cluster_status
+            ),
+            Err(error) => format!("error: {}", error.root()),
+        };
+        let verdict = verdict(snapshot, &self.config, now);
+        let summary = format!(
+            "{observed}; {}",
+            if verdict.healthy {
+                "healthy"
+            } else {
+                "unhealthy"
+            }
+        );
+        if summary == self.last_summary {
+            return;
+        }
+        let previous = std::mem::replace(&mut self.last_summary, summary);
+        let previous = if previous.is_empty() {
+            "start"
+        } else {
+            previous.as_str()
+        };
+        match &snapshot.outcome {
+            Err(PollError::AuthenticationFailed(error)) => {
+                tracing::error!(endpoint = %self.endpoint_text, %error,
+                    "galera: authentication failed; check the credentials in the config or defaults file")
+            }
+            _ if verdict.healthy => tracing::info!(from = previous, to = %self.last_summary,
+                reason = %verdict.text, "galera state changed"),
+            _ => tracing::warn!(from = previous, to = %self.last_summary,
+                reason = %verdict.text, "galera state changed"),
+        }
+    }
+}
+
+fn log_gate_event(event: &GateEvent) {
+    match event {
+        GateEvent::Held(hold) => tracing::warn!(
+            outage_seconds = hold.outage.as_secs_f64(),
+            conf_id_before = hold.conf_id_before,
+            "galera node back after an outage longer than evs.suspect_timeout; holding it \
+             unhealthy until it rejoins with a new cluster configuration"
+        ),
+        GateEvent::Rejoined => {
+            tracing::info!("galera node rejoined with a new cluster configuration; hold released")
+        }
+        GateEvent::Expired => tracing::warn!(
+            "galera hold-down reached recovery_max_hold without a new cluster configuration; released"
+        ),
+    }
+}
+
+/// A two-column text row; rows with NULLs or non-text values are skipped rather than trusted.
+fn name_value(row: Row) -> Option<(String, String)> {
+    let mut row = row;
+    let name: Option<String> = row.take_opt(0).and_then(Result::ok);
+    let value: Option<String> = row.take_opt(1).and_then(Result::ok);
+    Some((name?, value?))
+}

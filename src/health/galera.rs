@@ -1,0 +1,612 @@
+//! The Galera verdict: is this node safe to send client traffic to?
+//!
+//! Healthy iff the node is in the Primary component (it holds quorum, so its writes count),
+//! wsrep_connected and wsrep_ready are ON (it accepts queries), its local state is Synced (4) —
+//! or Donor/Desynced (2) when `available_when_donor` is set and the node keeps serving queries
+//! while donor — wsrep_reject_queries is NONE, read_only is OFF unless `available_when_readonly`,
+//! pxc_maint_mode (Percona only) is DISABLED, and no maintenance file exists. Anything we cannot
+//! see — an unreachable, hung or lying server, or a snapshot gone stale — is 503: a health check
+//! that guesses "healthy" is how HAProxy routed to a dead database under xinetd.
+//!
+//! A node that was silent for longer than evs.suspect_timeout has probably been evicted by its
+//! peers, yet a mysqld resumed after a hang keeps reporting Synced/Primary with the old cluster
+//! view for several seconds. Such a node must earn its way back (see [`RecoveryGate`]).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::collectors::galera::status::{ClusterStatus, GaleraStatus, LocalState, RejectQueries};
+use crate::collectors::galera::{GaleraSnapshot, PollError};
+use crate::config::GaleraConfig;
+
+/// Galera's own default for evs.suspect_timeout, used when the provider options could not be read.
+const DEFAULT_SUSPECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub healthy: bool,
+    #[serde(skip)]
+    pub reason: Reason,
+    /// The one-line reason, as the check body says it.
+    #[serde(rename = "reason")]
+    pub text: String,
+}
+
+/// Why the node is (not) healthy. One variant per rule, so tests and logs can name the rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    Synced,
+    DonorAccepted,
+    MaintenanceFile(PathBuf),
+    Stale {
+        age: Duration,
+    },
+    NeverPolled,
+    Unreachable {
+        duration: Duration,
+        error: String,
+    },
+    AuthenticationFailed {
+        error: String,
+    },
+    Recovering {
+        outage: Duration,
+        conf_id_before: u64,
+        held_for: Duration,
+    },
+    NotPrimary(ClusterStatus),
+    NotConnected,
+    NotReady,
+    NotSynced {
+        comment: String,
+    },
+    DonorRejectsQueries,
+    RejectsQueries(RejectQueries),
+    ReadOnly,
+    PxcMaintenance(String),
+}
+
+impl Reason {
+    fn healthy(&self) -> bool {
+        matches!(self, Reason::Synced | Reason::DonorAccepted)
+    }
+
+    /// Our own body: one line saying why.
+    pub fn native(&self) -> String {
+        const NODE: &str = "Galera cluster node";
+        match self {
+            Reason::Synced => format!("{NODE} is synced."),
+            Reason::DonorAccepted => {
+                format!("{NODE} is Donor/Desynced and available_when_donor is set.")
+            }
+            Reason::MaintenanceFile(path) => format!(
+                "{NODE} is manually disabled: maintenance file {} exists.",
+                path.display()
+            ),
+            Reason::Stale { age } => format!(
+                "{NODE} state unknown: last poll result is {:.1} s old.",
+                age.as_secs_f64()
+            ),
+            Reason::NeverPolled => format!("{NODE} state unknown: no poll has completed yet."),
+            Reason::Unreachable { duration, error } => format!(
+                "{NODE} state unknown: database unreachable for {:.1} s ({error}).",
+                duration.as_secs_f64()
+            ),
+            Reason::AuthenticationFailed { error } => {
+                format!("{NODE} state unknown: authentication failed ({error}).")
+            }
+            Reason::Recovering {
+                outage,
+                conf_id_before,
+                held_for,
+            } => format!(
+                "{NODE} is recovering: it was unreachable for {:.1} s, longer than evs.suspect_timeout; \
+                 waiting {:.1} s so far for a new cluster configuration (was conf_id {conf_id_before}).",
+                outage.as_secs_f64(),
+                held_for.as_secs_f64()
+            ),
+            Reason::NotPrimary(status) => {
+                format!("{NODE} is not in the Primary component (cluster status {status}).")
+            }
+            Reason::NotConnected => format!("{NODE} is not connected to the cluster."),
+            Reason::NotReady => format!("{NODE} is not ready (wsrep_ready=OFF)."),
+            Reason::NotSynced { comment } => format!("{NODE} is not synced: {comment}."),
+            Reason::DonorRejectsQueries => format!(
+                "{NODE} is not synced: Donor/Desynced and rejecting queries while donor."
+            ),
+            Reason::RejectsQueries(mode) => format!(
+                "{NODE} rejects queries (wsrep_reject_queries={}).",
+                mode.label().to_ascii_uppercase()
+            ),
+            Reason::ReadOnly => format!("{NODE} is read-only."),
+            Reason::PxcMaintenance(mode) => {
+                format!("{NODE} is in maintenance (pxc_maint_mode={mode}).")
+            }
+        }
+    }
+
+    /// Percona clustercheck's exact bodies, for checks and scripts that match on them.
+    pub fn percona(&self) -> &'static str {
+        match self {
+            Reason::Synced | Reason::DonorAccepted => "Percona XtraDB Cluster Node is synced.\r\n",
+            Reason::ReadOnly => "Percona XtraDB Cluster Node is read-only.\r\n",
+            Reason::MaintenanceFile(_) => "Percona XtraDB Cluster Node is manually disabled.\r\n",
+            _ => "Percona XtraDB Cluster Node is not synced or non-PRIM. \r\n",
+        }
+    }
+}
+
+/// Decide from the latest snapshot. Pure: the caller supplies `now`.
+pub fn verdict(snapshot: &GaleraSnapshot, config: &GaleraConfig, now: Instant) -> Verdict {
+    let reason = reason(snapshot, config, now);
+    Verdict {
+        healthy: reason.healthy(),
+        text: reason.native(),
+        reason,
+    }
+}
+
+fn reason(snapshot: &GaleraSnapshot, config: &GaleraConfig, now: Instant) -> Reason {
+    if snapshot.maintenance_file {
+        return Reason::MaintenanceFile(config.maintenance_file.clone());
+    }
+    let Some(taken_at) = snapshot.taken_at else {
+        return Reason::NeverPolled;
+    };
+    let age = now.saturating_duration_since(taken_at);
+    if age > config.max_staleness() {
+        return Reason::Stale { age };
+    }
+    let status = match &snapshot.outcome {
+        Ok(polled) => &polled.status,
+        Err(PollError::AuthenticationFailed(error)) => {
+            return Reason::AuthenticationFailed {
+                error: error.clone(),
+            }
+        }
+        Err(error) => {
+            return Reason::Unreachable {
+                duration: now.saturating_duration_since(snapshot.unreachable_since),
+                error: error.to_string(),
+            }
+        }
+    };
+    if let Some(hold) = &snapshot.hold {
+        return Reason::Recovering {
+            outage: hold.outage,
+            conf_id_before: hold.conf_id_before,
+            held_for: now.saturating_duration_since(hold.since),
+        };
+    }
+    status_reason(status, config)
+}
+
+/// The rules that need only the server's own answer.
+pub fn status_reason(status: &GaleraStatus, config: &GaleraConfig) -> Reason {
+    if status.cluster_status != ClusterStatus::Primary {
+        return Reason::NotPrimary(status.cluster_status.clone());
+    }
+    if !status.connected {
+        return Reason::NotConnected;
+    }
+    if !status.ready {
+        return Reason::NotReady;
+    }
+    let state_reason = match status.local_state {
+        LocalState::Synced => Reason::Synced,
+        LocalState::DonorDesynced if config.available_when_donor => {
+            if status.sst_donor_rejects_queries {
+                return Reason::DonorRejectsQueries;
+            }
+            Reason::DonorAccepted
+        }
+        _ => {
+            return Reason::NotSynced {
+                comment: if status.local_state_comment.is_empty() {
+                    format!("state {}", status.local_state_code)
+                } else {
+                    status.local_state_comment.clone()
+                },
+            }
+        }
+    };
+    if status.reject_queries != RejectQueries::None {
+        return Reason::RejectsQueries(status.reject_queries.clone());
+    }
+    if status.read_only && !config.available_when_readonly {
+        return Reason::ReadOnly;
+    }
+    if let Some(mode) = &status.pxc_maint_mode {
+        if !mode.eq_ignore_ascii_case("DISABLED") {
+            return Reason::PxcMaintenance(mode.clone());
+        }
+    }
+    state_reason
+}
+
+/// An active hold-down: the node came back from a long outage and has not yet shown a new
+/// cluster configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hold {
+    #[serde(skip)]
+    pub since: Instant,
+    #[serde(serialize_with = "crate::collectors::seconds")]
+    pub outage: Duration,
+    pub conf_id_before: u64,
+}
+
+/// What a successful poll did to the hold-down, for logging the transition once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateEvent {
+    Held(Hold),
+    Rejoined,
+    Expired,
+}
+
+/// Remembers the last good view of the cluster across failed polls and decides when a node
+/// that was gone long enough to be evicted may be trusted again: after it reports a
+/// wsrep_cluster_conf_id different from the one before the outage while Synced and Primary, or
+/// after `max_hold`. A short outage (a restart of mysqld within evs.suspect_timeout) and the
+/// daemon's own start-up get no hold-down, so restarting clustercheckd everywhere never empties
+/// the HAProxy backend.
+#[derive(Debug, Default)]
+pub struct RecoveryGate {
+    last_success: Option<LastGood>,
+    failed_since_success: bool,
+    hold: Option<Hold>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LastGood {
+    at: Instant,
+    conf_id: u64,
+    suspect_timeout: Duration,
+}
+
+impl RecoveryGate {
+    pub fn hold(&self) -> Option<&Hold> {
+        self.hold.as_ref()
+    }
+
+    pub fn failed(&mut self) {
+        self.failed_since_success = true;
+    }
+
+    pub fn succeeded(
+        &mut self,
+        now: Instant,
+        status: &GaleraStatus,
+        max_hold: Duration,
+    ) -> Option<GateEvent> {
+        let mut event = None;
+        if let (true, Some(last)) = (self.failed_since_success, self.last_success) {
+            let outage = now.saturating_duration_since(last.at);
+            if outage > last.suspect_timeout && self.hold.is_none() {
+                let hold = Hold {
+                    since: now,
+                    outage,
+                    conf_id_before: last.conf_id,
+                };
+                event = Some(GateEvent::Held(hold.clone()));
+                self.hold = Some(hold);
+            }
+        }
+        self.failed_since_success = false;
+        if let Some(hold) = &self.hold {
+            let rejoined = status.cluster_conf_id != hold.conf_id_before
+                && status.cluster_status == ClusterStatus::Primary
+                && status.local_state == LocalState::Synced;
+            if rejoined {
+                self.hold = None;
+                event = Some(GateEvent::Rejoined);
+            } else if now.saturating_duration_since(hold.since) >= max_hold {
+                self.hold = None;
+                event = Some(GateEvent::Expired);
+            }
+        }
+        // The conf_id to compare against stays the one from before the outage (kept in the hold).
+        self.last_success = Some(LastGood {
+            at: now,
+            conf_id: status.cluster_conf_id,
+            suspect_timeout: status
+                .evs_suspect_timeout
+                .unwrap_or(DEFAULT_SUSPECT_TIMEOUT),
+        });
+        event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::galera::status::StatusRows;
+    use crate::collectors::galera::{GaleraSnapshot, Polled};
+    use std::sync::Arc;
+
+    fn synced() -> GaleraStatus {
+        let rows: StatusRows = crate::collectors::galera::status::tests_support::synced_rows()
+            .into_iter()
+            .collect();
+        rows.parse().unwrap()
+    }
+
+    fn config() -> GaleraConfig {
+        GaleraConfig::default()
+    }
+
+    fn snapshot(status: GaleraStatus, now: Instant) -> GaleraSnapshot {
+        GaleraSnapshot {
+            taken_at: Some(now),
+            outcome: Ok(Arc::new(Polled {
+                status,
+                members: None,
+            })),
+            maintenance_file: false,
+            unreachable_since: now,
+            hold: None,
+            stats: Default::default(),
+        }
+    }
+
+    fn reason_of(status: GaleraStatus, config: &GaleraConfig) -> Reason {
+        let now = Instant::now();
+        verdict(&snapshot(status, now), config, now).reason
+    }
+
+    #[test]
+    fn synced_primary_is_healthy() {
+        let now = Instant::now();
+        let v = verdict(&snapshot(synced(), now), &config(), now);
+        assert!(v.healthy);
+        assert_eq!(v.text, "Galera cluster node is synced.");
+    }
+
+    #[test]
+    fn donor_is_unhealthy_by_default() {
+        let mut s = synced();
+        s.local_state = LocalState::DonorDesynced;
+        s.local_state_comment = "Donor/Desynced".into();
+        let r = reason_of(s, &config());
+        assert_eq!(
+            r.native(),
+            "Galera cluster node is not synced: Donor/Desynced."
+        );
+        assert!(!r.healthy());
+    }
+
+    #[test]
+    fn donor_accepted_when_configured_unless_it_rejects_queries() {
+        let mut s = synced();
+        s.local_state = LocalState::DonorDesynced;
+        let mut c = config();
+        c.available_when_donor = true;
+        assert_eq!(reason_of(s.clone(), &c), Reason::DonorAccepted);
+        s.sst_donor_rejects_queries = true;
+        assert_eq!(reason_of(s, &c), Reason::DonorRejectsQueries);
+    }
+
+    #[test]
+    fn non_primary_is_unhealthy_and_said_first() {
+        let mut s = synced();
+        s.cluster_status = ClusterStatus::NonPrimary;
+        s.ready = false;
+        s.local_state = LocalState::Other(0);
+        let r = reason_of(s, &config());
+        assert_eq!(
+            r.native(),
+            "Galera cluster node is not in the Primary component (cluster status non-Primary)."
+        );
+    }
+
+    #[test]
+    fn not_ready_and_not_connected() {
+        let mut s = synced();
+        s.ready = false;
+        assert_eq!(reason_of(s.clone(), &config()), Reason::NotReady);
+        s.connected = false;
+        assert_eq!(reason_of(s, &config()), Reason::NotConnected);
+    }
+
+    #[test]
+    fn joiner_states_are_unhealthy() {
+        for (code, comment) in [(1, "Joining"), (3, "Joined"), (0, "Initialized")] {
+            let mut s = synced();
+            s.local_state = LocalState::from_code(code);
+            s.local_state_code = code;
+            s.local_state_comment = comment.into();
+            assert_eq!(
+                reason_of(s, &config()),
+                Reason::NotSynced {
+                    comment: comment.into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn read_only_only_matters_when_not_allowed() {
+        let mut s = synced();
+        s.read_only = true;
+        assert_eq!(reason_of(s.clone(), &config()), Reason::Synced);
+        let mut c = config();
+        c.available_when_readonly = false;
+        assert_eq!(reason_of(s, &c), Reason::ReadOnly);
+    }
+
+    #[test]
+    fn reject_queries_and_pxc_maint_mode() {
+        let mut s = synced();
+        s.reject_queries = RejectQueries::All;
+        assert_eq!(
+            reason_of(s, &config()).native(),
+            "Galera cluster node rejects queries (wsrep_reject_queries=ALL)."
+        );
+        let mut s = synced();
+        s.pxc_maint_mode = Some("DISABLED".into());
+        assert_eq!(reason_of(s.clone(), &config()), Reason::Synced);
+        s.pxc_maint_mode = Some("MAINTENANCE".into());
+        assert_eq!(
+            reason_of(s, &config()),
+            Reason::PxcMaintenance("MAINTENANCE".into())
+        );
+    }
+
+    #[test]
+    fn maintenance_file_wins_over_everything() {
+        let now = Instant::now();
+        let mut snap = snapshot(synced(), now);
+        snap.maintenance_file = true;
+        let v = verdict(&snap, &config(), now);
+        assert!(!v.healthy);
+        assert_eq!(
+            v.reason.percona(),
+            "Percona XtraDB Cluster Node is manually disabled.\r\n"
+        );
+    }
+
+    #[test]
+    fn stale_snapshot_is_unknown() {
+        let then = Instant::now();
+        let snap = snapshot(synced(), then);
+        let v = verdict(&snap, &config(), then + Duration::from_secs(4));
+        assert!(!v.healthy);
+        assert!(matches!(v.reason, Reason::Stale { .. }));
+        // Within max_staleness (3 x 1 s) the same snapshot still counts.
+        assert!(verdict(&snap, &config(), then + Duration::from_secs(2)).healthy);
+    }
+
+    #[test]
+    fn unreachable_says_for_how_long() {
+        let now = Instant::now();
+        let mut snap = snapshot(synced(), now);
+        snap.outcome = Err(PollError::Unreachable("Connection refused".into()));
+        snap.unreachable_since = now - Duration::from_millis(4200);
+        let v = verdict(&snap, &config(), now);
+        assert_eq!(
+            v.text,
+            "Galera cluster node state unknown: database unreachable for 4.2 s (Connection refused)."
+        );
+        snap.outcome = Err(PollError::AuthenticationFailed(
+            "Access denied for user 'x'".into(),
+        ));
+        let v = verdict(&snap, &config(), now);
+        assert!(v.text.contains("authentication failed"), "{}", v.text);
+    }
+
+    #[test]
+    fn percona_bodies() {
+        assert_eq!(
+            Reason::Synced.percona(),
+            "Percona XtraDB Cluster Node is synced.\r\n"
+        );
+        assert_eq!(
+            Reason::NotReady.percona(),
+            "Percona XtraDB Cluster Node is not synced or non-PRIM. \r\n"
+        );
+    }
+
+    // The hold-down after an outage longer than evs.suspect_timeout (5 s in the rows above).
+
+    #[test]
+    fn start_up_gets_no_hold() {
+        let mut gate = RecoveryGate::default();
+        gate.failed();
+        let now = Instant::now();
+        assert_eq!(
+            gate.succeeded(now, &synced(), Duration::from_secs(30)),
+            None
+        );
+        assert!(gate.hold().is_none());
+    }
+
+    #[test]
+    fn short_outage_gets_no_hold() {
+        let mut gate = RecoveryGate::default();
+        let t0 = Instant::now();
+        gate.succeeded(t0, &synced(), Duration::from_secs(30));
+        gate.failed();
+        assert_eq!(
+            gate.succeeded(
+                t0 + Duration::from_secs(4),
+                &synced(),
+                Duration::from_secs(30)
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn long_outage_holds_until_new_conf_id_while_synced_primary() {
+        let mut gate = RecoveryGate::default();
+        let t0 = Instant::now();
+        let max = Duration::from_secs(30);
+        gate.succeeded(t0, &synced(), max);
+        gate.failed();
+        // Resumed after 20 s: still claims Synced/Primary with the old conf_id -> held.
+        let event = gate.succeeded(t0 + Duration::from_secs(20), &synced(), max);
+        assert!(matches!(
+            event,
+            Some(GateEvent::Held(Hold {
+                conf_id_before: 3,
+                ..
+            }))
+        ));
+        // Notices it was evicted: non-Primary, conf_id -1.
+        let mut evicted = synced();
+        evicted.cluster_status = ClusterStatus::NonPrimary;
+        evicted.cluster_conf_id = u64::MAX;
+        assert_eq!(
+            gate.succeeded(t0 + Duration::from_secs(26), &evicted, max),
+            None
+        );
+        assert!(gate.hold().is_some());
+        // Rejoined with a new configuration but still catching up: held.
+        let mut joined = synced();
+        joined.cluster_conf_id = 5;
+        joined.local_state = LocalState::Joined;
+        assert_eq!(
+            gate.succeeded(t0 + Duration::from_secs(27), &joined, max),
+            None
+        );
+        joined.local_state = LocalState::Synced;
+        assert_eq!(
+            gate.succeeded(t0 + Duration::from_secs(28), &joined, max),
+            Some(GateEvent::Rejoined)
+        );
+        assert!(gate.hold().is_none());
+    }
+
+    #[test]
+    fn hold_is_capped() {
+        let mut gate = RecoveryGate::default();
+        let t0 = Instant::now();
+        let max = Duration::from_secs(30);
+        gate.succeeded(t0, &synced(), max);
+        gate.failed();
+        gate.succeeded(t0 + Duration::from_secs(10), &synced(), max);
+        assert_eq!(
+            gate.succeeded(t0 + Duration::from_secs(25), &synced(), max),
+            None
+        );
+        assert_eq!(
+            gate.succeeded(t0 + Duration::from_secs(40), &synced(), max),
+            Some(GateEvent::Expired)
+        );
+    }
+
+    #[test]
+    fn held_snapshot_is_503_recovering() {
+        let now = Instant::now();
+        let mut snap = snapshot(synced(), now);
+        snap.hold = Some(Hold {
+            since: now - Duration::from_secs(2),
+            outage: Duration::from_secs(20),
+            conf_id_before: 3,
+        });
+        let v = verdict(&snap, &config(), now);
+        assert!(!v.healthy);
+        assert!(v.text.contains("is recovering"), "{}", v.text);
+    }
+}

@@ -1,0 +1,4 @@
+//! The decisions: from a snapshot to a verdict {healthy, reason}. Pure functions (the caller passes
+//! the time), unit-tested beside the rules, and the only place each rule is written down.
+
+pub mod galera;

@@ -1,0 +1,151 @@
+//! The HTTP side: the check listener HAProxy polls, and the pages for Prometheus and people.
+//!
+//! Handlers only read the collectors' latest snapshots: a check is answered from memory in
+//! microseconds and never waits on a database. The accept loop is our own (not `axum::serve`)
+//! because a health-check port needs two guards axum does not expose: a header-read timeout, so a
+//! slow client cannot hold a connection, and a cap on concurrent connections, so a flood waits in
+//! the kernel's accept queue instead of exhausting descriptors. Every connection is closed after
+//! one response, as clustercheck did and as HAProxy expects from `option httpchk`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::collectors::galera::GaleraWatch;
+use crate::config::Config;
+
+mod check;
+mod pages;
+
+/// Everything a handler may read. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub galera: Option<GaleraWatch>,
+    pub started: Instant,
+    pub started_wall: std::time::SystemTime,
+    pub check_counts: CheckCounts,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(config: Config, galera: Option<GaleraWatch>) -> Self {
+        Self(Arc::new(Inner {
+            config,
+            galera,
+            started: Instant::now(),
+            started_wall: std::time::SystemTime::now(),
+            check_counts: CheckCounts::default(),
+        }))
+    }
+}
+
+/// Answered checks by verdict, for `clustercheckd_check_requests_total`.
+#[derive(Default)]
+pub struct CheckCounts {
+    pub galera_healthy: AtomicU64,
+    pub galera_unhealthy: AtomicU64,
+}
+
+impl CheckCounts {
+    fn count(&self, healthy: bool) {
+        let counter = if healthy {
+            &self.galera_healthy
+        } else {
+            &self.galera_unhealthy
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The router of the check listener. With `with_pages`, it also serves /metrics and /status (the
+/// default single-port setup); otherwise those live on the metrics listener only.
+pub fn check_router(state: AppState, with_pages: bool) -> Router {
+    let router = check::routes();
+    let router = if with_pages {
+        router.merge(pages::routes())
+    } else {
+        router
+    };
+    router.fallback(check::galera).with_state(state)
+}
+
+/// The router of the separate metrics listener.
+pub fn pages_router(state: AppState) -> Router {
+    pages::routes().with_state(state)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// Upper bound on a whole connection, whatever the client does after its headers.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for responses already being written.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serve `router` on `listener` until `shutdown` is cancelled, then let in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(false);
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of descriptors or a reset before accept: keep serving the others.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(async move {
+            // Errors here are the client's doing (reset, closed early, timed out): nothing to log
+            // per connection on a port that is polled several times a second.
+            let _ = tokio::time::timeout(CONNECTION_DEADLINE, connection).await;
+            drop(permit);
+        });
+    }
+    // All slots back means all connections are done.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(all)).await;
+}

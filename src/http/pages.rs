@@ -1,0 +1,103 @@
+//! Pages for Prometheus and people: /metrics and /status, rendered from the latest snapshots.
+
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::collectors::galera;
+use crate::health::galera::verdict;
+use crate::metrics::Exposition;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/status", get(status))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut e = Exposition::new();
+    e.gauge(
+        "build_info",
+        "Version of the running clustercheckd; always 1.",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    e.gauge(
+        "start_time_seconds",
+        "Unix time the daemon started.",
+        &[],
+        state
+            .started_wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
+    );
+    if let Some(watch) = &state.galera {
+        let snapshot = watch.borrow().clone();
+        let verdict = verdict(&snapshot, &state.config.galera, Instant::now());
+        galera::metrics::render(&mut e, &snapshot, &state.config.galera, &verdict);
+        let counts = &state.check_counts;
+        for (code, counter) in [
+            ("200", &counts.galera_healthy),
+            ("503", &counts.galera_unhealthy),
+        ] {
+            e.counter(
+                "check_requests_total",
+                "Health checks answered, by check and status code.",
+                &[("check", "galera"), ("code", code)],
+                counter.load(Ordering::Relaxed) as f64,
+            );
+        }
+    }
+    let mut response = e.encode().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+async fn status(State(state): State<AppState>) -> Json<Value> {
+    let now = Instant::now();
+    let mut body = json!({
+        "node_name": state.config.node_name,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": now.duration_since(state.started).as_secs_f64(),
+    });
+    if let Some(watch) = &state.galera {
+        body["galera"] = galera_status(&watch.borrow(), &state, now);
+    }
+    Json(body)
+}
+
+fn galera_status(snapshot: &galera::GaleraSnapshot, state: &AppState, now: Instant) -> Value {
+    let config = &state.config.galera;
+    let verdict = verdict(snapshot, config, now);
+    let mut section = json!({
+        "healthy": verdict.healthy,
+        "reason": verdict.text,
+        "expected_nodes": config.expected_nodes,
+        "snapshot_age_seconds": snapshot.taken_at.map(|t| now.saturating_duration_since(t).as_secs_f64()),
+        "maintenance_file": snapshot.maintenance_file,
+        "recovering": snapshot.hold,
+        "collector": snapshot.stats,
+        "error": snapshot.outcome.as_ref().err().map(|e| e.to_string()),
+    });
+    if let Ok(polled) = &snapshot.outcome {
+        let s = &polled.status;
+        section["state"] = json!(s.local_state_comment);
+        section["cluster_status"] = json!(s.cluster_status.to_string());
+        section["cluster_size"] = json!(s.cluster_size);
+        section["provider_version"] = json!(s.provider_version);
+        section["wsrep"] = json!(s);
+        section["members"] = json!(polled.members);
+    }
+    section
+}

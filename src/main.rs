@@ -1,0 +1,124 @@
+//! The `clustercheckd` binary: flags, configuration, listeners, signals. Everything else is in the
+//! library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use clustercheckd::config::{Config, Overrides};
+use clustercheckd::Listeners;
+
+/// Exit code for a configuration that cannot be used: nothing was started or bound.
+const EXIT_CONFIG: u8 = 2;
+
+/// Health-check and metrics daemon for an OpenStack HA control plane (Galera, RabbitMQ,
+/// Pacemaker, VIP). Settings come from the TOML file, then CLUSTERCHECKD_* environment
+/// variables, then these flags; see config/clustercheckd.toml.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Flags {
+    /// The configuration file (default /etc/clustercheckd/clustercheckd.toml, optional there).
+    #[arg(long, short = 'c', value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Validate the configuration (and the credentials file it names), print the result, exit.
+    #[arg(long)]
+    check_config: bool,
+    /// Address of the health-check listener (listen.check), e.g. 0.0.0.0:9200.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Address of a separate /metrics and /status listener (listen.metrics).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// This node's name in the clusters (node_name; default: the host name).
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
+    /// Log format: plain or json (log.format).
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Log filter, e.g. info or debug (log.level).
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let overrides = Overrides {
+        node_name: flags.node_name,
+        check_listen: flags.listen,
+        metrics_listen: flags.metrics_listen,
+        log_format: flags.log_format,
+        log_level: flags.log_level,
+    };
+    let config = match Config::load(flags.config.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("clustercheckd: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if flags.check_config {
+        println!("clustercheckd: configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    clustercheckd::logging::init(&config.log);
+    match start(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("clustercheckd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let check = TcpListener::bind(config.listen.check)
+            .await
+            .with_context(|| format!("cannot listen on {} (listen.check)", config.listen.check))?;
+        let metrics = match config.listen.metrics {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (listen.metrics)"))?,
+            ),
+            None => None,
+        };
+        tracing::info!(node = %config.node_name, check = %config.listen.check,
+            metrics = ?config.listen.metrics, version = env!("CARGO_PKG_VERSION"),
+            "clustercheckd listening");
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        clustercheckd::run(config, Listeners { check, metrics }, shutdown).await;
+        tracing::info!("clustercheckd stopped");
+        Ok(())
+    })
+}
+
+/// SIGTERM (systemd, Docker) or SIGINT (a terminal) start a graceful shutdown.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
+        _ = terminate => tracing::info!("SIGTERM received; shutting down"),
+    }
+    shutdown.cancel();
+}
