@@ -160,6 +160,7 @@ pub struct GaleraStatus {
     pub send_queue: u64,
     pub send_queue_avg: f64,
     /// Total time replication was paused by flow control since the server started.
+    #[serde(serialize_with = "crate::collectors::seconds")]
     pub flow_control_paused: Duration,
     pub flow_control_sent: u64,
     pub flow_control_recv: u64,
