@@ -500,6 +500,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
     fn env_wins_over_file_and_flags_over_env() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
