@@ -18,7 +18,7 @@ PACKAGES=(
   pacemaker pacemaker-cli-utils pcs corosync resource-agents
   prometheus
   iproute2 procps psmisc
-  wrk curl chromium
+  wrk curl jq chromium
 )
 
 say() { echo "install-deps: $*" >&2; }
