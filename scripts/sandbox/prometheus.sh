@@ -112,6 +112,9 @@ prometheus_run_instance() {
   promtool check config "$config" >"$d/check-config.log" 2>&1 \
     || { cat "$d/check-config.log" >&2; die "prometheus: $config is invalid"; }
   # setsid: the server outlives this shell; --web.enable-lifecycle allows POST /-/reload.
+  # Without job control the background job is no process-group leader, so setsid execs instead
+  # of forking and $! is Prometheus' own pid (with `set -m` it would be setsid's).
+  set +m
   setsid prometheus \
     --config.file="$config" \
     --storage.tsdb.path="$d/data" \
