@@ -152,7 +152,11 @@ fn haproxy_marks_the_desynced_writer_down_and_clients_land_on_a_healthy_backup()
     for server in ["node1", "node2", "node3"] {
         haproxy.wait_status(server, "UP", Duration::from_secs(10));
     }
-    assert_eq!(haproxy.landing_node(), "node1", "the active server takes the clients");
+    assert_eq!(
+        haproxy.landing_node(),
+        "node1",
+        "the active server takes the clients"
+    );
 
     let _undo = Restore::new(|| {
         sandbox(&["galera", "desync", "1", "off"]);
