@@ -23,6 +23,7 @@ use crate::config::Config;
 
 mod check;
 mod pages;
+mod ui;
 
 /// Everything a handler may read. Cheap to clone.
 #[derive(Clone)]

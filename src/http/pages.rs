@@ -1,4 +1,4 @@
-//! Pages for Prometheus and people: /metrics and /status, rendered from the latest snapshots.
+//! Pages for Prometheus and people: /metrics, /status and /ui, rendered from the latest snapshots.
 
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/status", get(status))
+        .route("/ui", get(super::ui::page))
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -65,16 +66,21 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn status(State(state): State<AppState>) -> Json<Value> {
-    let now = Instant::now();
+    Json(status_json(&state, Instant::now()))
+}
+
+/// The whole status document: one section per enabled subsystem, each with its verdict
+/// (`healthy`, `reason`) first. /status serves it as JSON and /ui renders it for people.
+pub fn status_json(state: &AppState, now: Instant) -> Value {
     let mut body = json!({
         "node_name": state.config.node_name,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": now.duration_since(state.started).as_secs_f64(),
     });
     if let Some(watch) = &state.galera {
-        body["galera"] = galera_status(&watch.borrow(), &state, now);
+        body["galera"] = galera_status(&watch.borrow(), state, now);
     }
-    Json(body)
+    body
 }
 
 fn galera_status(snapshot: &galera::GaleraSnapshot, state: &AppState, now: Instant) -> Value {

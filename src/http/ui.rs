@@ -1,0 +1,173 @@
+//! /ui: one self-contained HTML page for people, for the moment Grafana is down or not set up yet.
+//!
+//! It renders the /status document on the server (no JavaScript, no external assets) and reloads
+//! itself every few seconds. Each subsystem section of /status becomes a card: its verdict in
+//! colour, its one-line reason, and its key figures; a subsystem added to /status appears here
+//! without changes to this module.
+
+use std::fmt::Write;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::response::Html;
+use serde_json::Value;
+
+use super::pages::status_json;
+use super::AppState;
+
+/// How often the page reloads itself.
+const REFRESH_SECONDS: u32 = 2;
+
+/// Per subsystem, the figures worth a glance, in order; the rest stays in /status.
+const KEY_FIGURES: &[(&str, &[&str])] = &[(
+    "galera",
+    &[
+        "state",
+        "cluster_status",
+        "cluster_size",
+        "expected_nodes",
+        "snapshot_age_seconds",
+        "maintenance_file",
+        "recovering",
+        "provider_version",
+        "error",
+    ],
+)];
+
+pub async fn page(State(state): State<AppState>) -> Html<String> {
+    Html(render(&status_json(&state, Instant::now())))
+}
+
+pub fn render(status: &Value) -> String {
+    let node = status["node_name"].as_str().unwrap_or("?");
+    let mut html = String::with_capacity(4096);
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>clustercheckd on {node}</title><style>{STYLE}</style></head><body>\
+         <h1>clustercheckd on {node}</h1><p class=\"meta\">version {version}, up {uptime:.0} s; \
+         reloads every {REFRESH_SECONDS} s</p>",
+        node = escape(node),
+        version = escape(status["version"].as_str().unwrap_or("?")),
+        uptime = status["uptime_seconds"].as_f64().unwrap_or(0.0),
+    );
+    let sections = status
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| v.get("healthy").is_some());
+    for (name, section) in sections {
+        let healthy = section["healthy"].as_bool().unwrap_or(false);
+        let (class, verdict) = if healthy {
+            ("ok", "healthy")
+        } else {
+            ("bad", "unhealthy")
+        };
+        let _ = write!(
+            html,
+            "<section class=\"{class}\" id=\"{id}\"><h2>{title} <span class=\"verdict\">{verdict}</span></h2>\
+             <p class=\"reason\">{reason}</p><table>",
+            id = escape(name),
+            title = escape(&title_case(name)),
+            reason = escape(section["reason"].as_str().unwrap_or("")),
+        );
+        let figures = KEY_FIGURES
+            .iter()
+            .find(|(subsystem, _)| subsystem == name)
+            .map(|(_, keys)| *keys)
+            .unwrap_or(&[]);
+        for key in figures {
+            let value = &section[*key];
+            if value.is_null() {
+                continue;
+            }
+            let _ = write!(
+                html,
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape(&key.replace('_', " ")),
+                escape(&display(value))
+            );
+        }
+        html.push_str("</table></section>");
+    }
+    html.push_str("<p class=\"meta\">Details: <a href=\"/status\">/status</a> (JSON), <a href=\"/metrics\">/metrics</a></p></body></html>\n");
+    html
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;background:#fafafa;color:#222}\
+section{border-radius:6px;padding:.6em 1em;margin:1em 0;border-left:10px solid}\
+section.ok{border-color:#2e7d32;background:#e8f5e9}section.bad{border-color:#c62828;background:#ffebee}\
+h2{margin:.2em 0}.verdict{font-size:.7em;text-transform:uppercase;letter-spacing:.05em}\
+.ok .verdict{color:#2e7d32}.bad .verdict{color:#c62828}.reason{font-weight:bold}\
+th{text-align:left;padding-right:1.5em;font-weight:normal;color:#555}.meta{color:#777}";
+
+fn title_case(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn display(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() => format!("{f:.1}"),
+            _ => n.to_string(),
+        },
+        Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_each_section_with_verdict_and_key_figures() {
+        let html = render(&json!({
+            "node_name": "controller01",
+            "version": "0.1.0",
+            "uptime_seconds": 12.0,
+            "galera": {"healthy": false, "reason": "Galera cluster node is not synced: Donor/Desynced.",
+                       "state": "Donor/Desynced", "cluster_size": 3, "wsrep": {"x": 1}},
+        }));
+        assert!(html.contains("<section class=\"bad\" id=\"galera\">"));
+        assert!(html.contains("not synced: Donor/Desynced."));
+        assert!(html.contains("<th>cluster size</th><td>3</td>"));
+        assert!(!html.contains("wsrep"), "nested details stay in /status");
+        assert!(html.contains("http-equiv=\"refresh\""));
+        assert!(!html.contains("src=\"http"), "no external assets");
+    }
+
+    #[test]
+    fn escapes_everything_that_comes_from_outside() {
+        let html = render(&json!({
+            "node_name": "<script>alert(1)</script>",
+            "galera": {"healthy": true, "reason": "a & b <c>", "error": "\"quoted\""},
+        }));
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("a &amp; b &lt;c&gt;"));
+        assert!(html.contains("&quot;quoted&quot;"));
+    }
+}

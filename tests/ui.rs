@@ -1,0 +1,70 @@
+//! /ui in a real headless browser (Debian's chromium): the rendered page shows the right verdict
+//! for a healthy and for a desynced node.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{galera_heal, lock, sandbox, Daemon, Restore};
+
+/// The DOM after the page loaded, as Chromium rendered it.
+fn rendered_dom(url: &str, screenshot: Option<&std::path::Path>) -> String {
+    let profile = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new("chromium");
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()));
+    if let Some(path) = screenshot {
+        command
+            .arg(format!("--screenshot={}", path.display()))
+            .arg("--window-size=900,700");
+    } else {
+        command.arg("--dump-dom");
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .expect("chromium is installed (scripts/install-deps.sh)");
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn ui_shows_healthy_then_desynced_node() {
+    let _lock = lock("galera");
+    galera_heal();
+    let daemon = Daemon::galera(2, "");
+    daemon.wait_check(Duration::from_secs(5), "200", |a| a.status == 200);
+    let url = format!("http://127.0.0.1:{}/ui", daemon.port);
+
+    let dom = rendered_dom(&url, None);
+    assert!(dom.contains("<section class=\"ok\" id=\"galera\">"), "{dom}");
+    assert!(dom.contains("Galera cluster node is synced."), "{dom}");
+    assert!(dom.contains("<td>Synced</td>"), "{dom}");
+
+    let _undo = Restore::new(|| {
+        sandbox(&["galera", "desync", "2", "off"]);
+    });
+    sandbox(&["galera", "desync", "2", "on"]);
+    daemon.wait_check(Duration::from_secs(3), "503", |a| a.status == 503);
+    let dom = rendered_dom(&url, None);
+    assert!(dom.contains("<section class=\"bad\" id=\"galera\">"), "{dom}");
+    assert!(dom.contains("not synced: Donor/Desynced."), "{dom}");
+    if let Some(path) = std::env::var_os("UI_SCREENSHOT") {
+        rendered_dom(&url, Some(std::path::Path::new(&path)));
+    }
+}
