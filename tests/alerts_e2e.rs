@@ -66,17 +66,11 @@ impl Prometheus {
 
     /// GET a Prometheus API path with curl (the tests have no HTTP client crate); the JSON `data`.
     fn api(&self, path_and_query: &str) -> Value {
-        let output = Command::new("curl")
-            .args(["-fsS", "--max-time", "5", "-G"])
-            .arg(format!("{}{path_and_query}", self.url))
-            .output()
-            .expect("run curl");
-        assert!(
-            output.status.success(),
-            "GET {path_and_query}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let body: Value = serde_json::from_slice(&output.stdout).expect("Prometheus answers JSON");
+        let mut curl = Command::new("curl");
+        curl.args(["-fsS", "--max-time", "5", "-G"])
+            .arg(format!("{}{path_and_query}", self.url));
+        let stdout = common::stdout_of(&mut curl, &format!("GET {path_and_query}"));
+        let body: Value = serde_json::from_str(&stdout).expect("Prometheus answers JSON");
         assert_eq!(body["status"], "success", "GET {path_and_query}: {body}");
         body["data"].clone()
     }
@@ -86,7 +80,10 @@ impl Prometheus {
         let start = Instant::now();
         loop {
             let data = self.api("/api/v1/targets");
-            let targets = data["activeTargets"].as_array().cloned().unwrap_or_default();
+            let targets = data["activeTargets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             if !targets.is_empty() && targets.iter().all(|t| t["health"] == "up") {
                 return;
             }
@@ -109,6 +106,36 @@ impl Prometheus {
                 l["alertname"] == name && labels.iter().all(|(k, v)| l[*k].as_str() == Some(*v));
             matches.then(|| a["state"].as_str().unwrap_or("").to_owned())
         })
+    }
+
+    /// Poll until every alert fires, asserting each was seen pending before it fired.
+    fn wait_pending_then_firing(&self, alerts: &[(&str, &[(&str, &str)])], within: Duration) {
+        let start = Instant::now();
+        let mut seen_pending = vec![false; alerts.len()];
+        loop {
+            let mut all_firing = true;
+            for (i, (name, labels)) in alerts.iter().enumerate() {
+                match self.alert_state(name, labels).as_deref() {
+                    Some("pending") => {
+                        seen_pending[i] = true;
+                        all_firing = false;
+                    }
+                    Some("firing") => {
+                        assert!(seen_pending[i], "{name} fired without being pending first");
+                    }
+                    _ => all_firing = false,
+                }
+            }
+            if all_firing {
+                return;
+            }
+            assert!(
+                start.elapsed() < within,
+                "not all of {alerts:?} firing within {within:?}; alerts: {}",
+                self.api("/api/v1/alerts")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Poll until `alert_state` is `want` (None: gone); returns how long it took.
@@ -245,7 +272,9 @@ fn stopping_mysqld_fires_and_resolves_galera_alerts() {
     let size = ("GaleraClusterSizeBelowExpected", [("cluster", "e2e")]);
 
     // A healthy cluster: neither alert, not even pending.
-    daemons[2].wait_check(Duration::from_secs(30), "node 3 healthy", |a| a.status == 200);
+    daemons[2].wait_check(Duration::from_secs(30), "node 3 healthy", |a| {
+        a.status == 200
+    });
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(prometheus.alert_state(unhealthy.0, &unhealthy.1), None);
     assert_eq!(prometheus.alert_state(size.0, &size.1), None);
@@ -253,12 +282,12 @@ fn stopping_mysqld_fires_and_resolves_galera_alerts() {
     let _heal = Restore::new(common::galera_heal);
     sandbox(&["galera", "stop", "3"]);
 
-    // Pending first (for: has not elapsed), then firing.
-    let within = Duration::from_secs(60);
-    prometheus.wait_alert(unhealthy.0, &unhealthy.1, Some("pending"), within);
-    prometheus.wait_alert(unhealthy.0, &unhealthy.1, Some("firing"), within);
-    prometheus.wait_alert(size.0, &size.1, Some("pending"), within);
-    prometheus.wait_alert(size.0, &size.1, Some("firing"), within);
+    // Pending first (for: has not elapsed), then firing. Both alerts are watched at once: each
+    // is pending for only SHORT_FOR, which a one-after-the-other wait could miss.
+    prometheus.wait_pending_then_firing(
+        &[(unhealthy.0, &unhealthy.1[..]), (size.0, &size.1[..])],
+        Duration::from_secs(60),
+    );
 
     // Back: node 3 rejoins (IST), is released from the recovery hold, and both alerts resolve.
     sandbox(&["galera", "start", "3"]);
@@ -281,7 +310,10 @@ fn shortened_rules_differ_only_in_for() {
         assert_eq!(original.lines().count(), copy.lines().count());
         for (a, b) in original.lines().zip(copy.lines()) {
             if a != b {
-                assert!(a.trim_start().starts_with("for:"), "changed: {a:?} -> {b:?}");
+                assert!(
+                    a.trim_start().starts_with("for:"),
+                    "changed: {a:?} -> {b:?}"
+                );
                 assert_eq!(b.trim(), format!("for: {SHORT_FOR}"));
             }
         }

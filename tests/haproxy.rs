@@ -120,19 +120,15 @@ impl Haproxy {
 
     /// Which Galera node a new client connection through HAProxy lands on.
     fn landing_node(&self) -> String {
-        let output = Command::new("mariadb")
+        let mut client = Command::new("mariadb");
+        client
             .args(["-h", "127.0.0.1", "-P", &self.listen.to_string()])
             .args(["-u", &common::env()["GALERA_CHECK_USER"]])
             .arg(format!("-p{}", common::env()["GALERA_CHECK_PASSWORD"]))
-            .args(["-N", "-B", "-e", "SELECT @@wsrep_node_name"])
-            .output()
-            .expect("mariadb client is installed");
-        assert!(
-            output.status.success(),
-            "query through haproxy failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+            .args(["-N", "-B", "-e", "SELECT @@wsrep_node_name"]);
+        common::stdout_of(&mut client, "a query through haproxy")
+            .trim()
+            .to_owned()
     }
 }
 

@@ -31,16 +31,8 @@ fn rendered_dom(url: &str, screenshot: Option<&std::path::Path>) -> String {
     } else {
         command.arg("--dump-dom");
     }
-    let output = command
-        .arg(url)
-        .output()
-        .expect("chromium is installed (scripts/install-deps.sh)");
-    assert!(
-        output.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    command.arg(url);
+    common::stdout_of(&mut command, "chromium")
 }
 
 #[test]
@@ -52,7 +44,10 @@ fn ui_shows_healthy_then_desynced_node() {
     let url = format!("http://127.0.0.1:{}/ui", daemon.port);
 
     let dom = rendered_dom(&url, None);
-    assert!(dom.contains("<section class=\"ok\" id=\"galera\">"), "{dom}");
+    assert!(
+        dom.contains("<section class=\"ok\" id=\"galera\">"),
+        "{dom}"
+    );
     assert!(dom.contains("Galera cluster node is synced."), "{dom}");
     assert!(dom.contains("<td>Synced</td>"), "{dom}");
 
@@ -62,7 +57,10 @@ fn ui_shows_healthy_then_desynced_node() {
     sandbox(&["galera", "desync", "2", "on"]);
     daemon.wait_check(Duration::from_secs(3), "503", |a| a.status == 503);
     let dom = rendered_dom(&url, None);
-    assert!(dom.contains("<section class=\"bad\" id=\"galera\">"), "{dom}");
+    assert!(
+        dom.contains("<section class=\"bad\" id=\"galera\">"),
+        "{dom}"
+    );
     assert!(dom.contains("not synced: Donor/Desynced."), "{dom}");
     if let Some(path) = std::env::var_os("UI_SCREENSHOT") {
         rendered_dom(&url, Some(std::path::Path::new(&path)));

@@ -60,18 +60,25 @@ pub fn env_num(name: &str) -> u16 {
 /// Run `scripts/sandbox.sh ARGS`; panics with its output when it fails, so a missing component
 /// fails the test loudly instead of skipping it.
 pub fn sandbox(args: &[&str]) -> String {
-    let output = Command::new("bash")
-        .arg(repo().join("scripts/sandbox.sh"))
-        .args(args)
-        .output()
-        .expect("run scripts/sandbox.sh");
+    let mut command = Command::new("bash");
+    command.arg(repo().join("scripts/sandbox.sh")).args(args);
+    stdout_of(
+        &mut command,
+        &format!("scripts/sandbox.sh {}", args.join(" ")),
+    )
+}
+
+/// Run a command that must succeed (a missing tool or a failure panics with its stderr) and
+/// return its standard output.
+pub fn stdout_of(command: &mut Command, what: &str) -> String {
+    let output = command.output().unwrap_or_else(|e| {
+        panic!("{what}: cannot run (is it installed? scripts/install-deps.sh): {e}")
+    });
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "scripts/sandbox.sh {} failed ({}):\n{}\n{}",
-        args.join(" "),
+        "{what} failed ({}):\n{stdout}\n{}",
         output.status,
-        stdout,
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
