@@ -16,7 +16,7 @@ source "$here/sandbox/env.sh"
 # shellcheck source=sandbox/common.sh
 source "$here/sandbox/common.sh"
 
-ALL_COMPONENTS=(galera rabbitmq pacemaker haproxy prometheus)
+ALL_COMPONENTS=(galera rabbitmq pacemaker clustercheckd haproxy prometheus)
 
 load() {
   local c=$1
@@ -31,7 +31,11 @@ shift || true
 case "$cmd" in
   up|down|status)
     comps=("$@")
-    [ ${#comps[@]} -gt 0 ] || comps=("${ALL_COMPONENTS[@]}")
+    if [ ${#comps[@]} -eq 0 ]; then
+      for c in "${ALL_COMPONENTS[@]}"; do
+        [ -f "$here/sandbox/$c.sh" ] && comps+=("$c")
+      done
+    fi
     if [ "$cmd" = down ]; then
       # Stop in reverse order: HAProxy and Prometheus watch the clusters.
       rev=(); for ((i=${#comps[@]}-1; i>=0; i--)); do rev+=("${comps[i]}"); done; comps=("${rev[@]}")

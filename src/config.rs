@@ -445,8 +445,10 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut figment = Figment::new();
         let file = path.unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
-        match std::fs::read_to_string(file) {
-            Ok(text) => figment = figment.merge(Toml::string(&text)),
+        // Read it once ourselves to tell "absent at the default path" from "unreadable"; figment
+        // then reads it by name so its errors say which file.
+        match std::fs::metadata(file).and_then(|_| std::fs::File::open(file)) {
+            Ok(_) => figment = figment.merge(Toml::file_exact(file)),
             Err(e) if path.is_none() && e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => {
                 return Err(ConfigError::Unreadable {
@@ -576,12 +578,23 @@ fn one_line(error: &figment::Error) -> String {
         if !e.path.is_empty() {
             text = format!("key `{}`: {text}", e.path.join("."));
         }
-        if let Some(source) = &e.metadata {
-            text.push_str(&format!(" (from {})", source.name));
+        match e.metadata.as_ref().map(|m| (&m.name, &m.source)) {
+            Some((_, Some(figment::Source::File(path)))) => {
+                text.push_str(&format!(" (in {})", path.display()))
+            }
+            Some((name, _)) => text.push_str(&format!(" (from {name})")),
+            None => {}
         }
         parts.push(text);
     }
-    parts.join("; ")
+    // The TOML parser draws a caret diagram over several lines; keep its words only.
+    parts
+        .join("; ")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.contains('|'))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]
@@ -660,6 +673,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
     fn env_wins_over_file_and_flags_over_env() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

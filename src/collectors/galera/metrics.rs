@@ -211,3 +211,84 @@ pub fn render(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::collectors::galera::status::{tests_support::synced_rows, StatusRows};
+    use crate::collectors::galera::{GaleraSnapshot, PollError, Polled};
+    use crate::health::galera::verdict;
+
+    fn exposition(snapshot: &GaleraSnapshot) -> String {
+        let config = GaleraConfig::default();
+        let verdict = verdict(
+            snapshot,
+            &config,
+            snapshot.taken_at.unwrap_or_else(Instant::now),
+        );
+        let mut e = Exposition::new();
+        render(&mut e, snapshot, &config, &verdict);
+        e.encode()
+    }
+
+    fn synced_snapshot() -> GaleraSnapshot {
+        let now = Instant::now();
+        let rows: StatusRows = synced_rows().into_iter().collect();
+        let mut snapshot = GaleraSnapshot::initial(now);
+        snapshot.taken_at = Some(now);
+        snapshot.outcome = Ok(Arc::new(Polled {
+            status: rows.parse().expect("synced rows parse"),
+            members: None,
+        }));
+        snapshot.stats.up = true;
+        snapshot
+    }
+
+    /// The whole exposition of a synced node, compared with a reviewed golden file, so any change
+    /// to a name, label, help text or type shows up in review. `UPDATE_GOLDEN=1` rewrites it.
+    #[test]
+    fn golden_exposition_of_a_synced_node() {
+        let text = exposition(&synced_snapshot());
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/galera-synced.prom");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &text).expect("write golden file");
+        }
+        let golden = std::fs::read_to_string(&path).expect("tests/fixtures/galera-synced.prom");
+        assert_eq!(
+            text, golden,
+            "exposition changed; review and run with UPDATE_GOLDEN=1"
+        );
+    }
+
+    #[test]
+    fn unreachable_server_exports_no_stale_values() {
+        let mut snapshot = synced_snapshot();
+        snapshot.outcome = Err(PollError::Unreachable("Connection refused".into()));
+        snapshot.stats.up = false;
+        let text = exposition(&snapshot);
+        assert!(text.contains("clustercheckd_galera_healthy 0"));
+        assert!(text.contains("clustercheckd_collector_up{collector=\"galera\"} 0"));
+        assert!(!text.contains("clustercheckd_galera_cluster_size "));
+        assert!(!text.contains("clustercheckd_galera_info"));
+    }
+
+    #[test]
+    fn non_primary_conf_id_is_minus_one() {
+        let mut snapshot = synced_snapshot();
+        if let Ok(polled) = &mut snapshot.outcome {
+            let polled = Arc::make_mut(polled);
+            polled.status.cluster_conf_id = u64::MAX;
+            polled.status.local_index = u64::MAX;
+        }
+        let text = exposition(&snapshot);
+        assert!(
+            text.contains("clustercheckd_galera_cluster_conf_id -1"),
+            "{text}"
+        );
+        assert!(text.contains("clustercheckd_galera_local_index -1"));
+    }
+}

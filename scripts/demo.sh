@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The demo: install what is missing, start the sandbox's real clusters with one clustercheckd per
+# Galera node (as on three controllers), HAProxy in front, and print what to curl.
+#
+#   scripts/demo.sh          (as root)      start, or bring back, everything; prints the URLs
+#   scripts/sandbox.sh down                 stop it all again
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=sandbox/env.sh
+source scripts/sandbox/env.sh
+
+scripts/install-deps.sh
+cargo build --release
+scripts/sandbox.sh up
+
+cat <<TEXT
+
+clustercheckd is running, one daemon per sandbox Galera node. Try:
+
+  curl -i http://127.0.0.1:$((CHECK_PORT_BASE + 1))/          # node1's Galera check (200 / 503, one-line reason)
+  curl -s http://127.0.0.1:$((CHECK_PORT_BASE + 2))/status    # node2's verdict and wsrep state as JSON
+  curl -s http://127.0.0.1:$((CHECK_PORT_BASE + 3))/metrics   # node3's Prometheus metrics
+
+Disturb a node and watch the check follow within a second:
+
+  scripts/sandbox.sh galera desync 1 on      # node1 -> 503 "not synced: Donor/Desynced"
+  scripts/sandbox.sh galera desync 1 off
+  scripts/sandbox.sh galera kill 2           # node2 -> 503 "database unreachable"
+  scripts/sandbox.sh galera start 2
+
+HAProxy (option httpchk against those daemons) serves Galera on 127.0.0.1:$HAPROXY_GALERA_PORT;
+its stats page: http://127.0.0.1:$HAPROXY_STATS_PORT/stats
+Status of everything: scripts/sandbox.sh status      Stop everything: scripts/sandbox.sh down
+TEXT
+if [ -f scripts/sandbox/prometheus.sh ]; then
+  echo "Prometheus (alerts and rules loaded): http://127.0.0.1:$PROMETHEUS_PORT/alerts"
+fi

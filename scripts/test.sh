@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run every test: install what is missing, start the sandbox's real clusters, then the unit
+# tests, the integration tests against the clusters, and the alert-rule tests.
+#
+#   scripts/test.sh            (as root; CI runs exactly this through .ci/run)
+#
+# Nothing is skipped: a component that cannot be installed or started fails the run. The sandbox
+# is left running afterwards so a second run starts fast (`scripts/sandbox.sh down` stops it),
+# except under CI=true, where it is stopped at the end.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "installing missing packages"
+scripts/install-deps.sh
+
+step "building"
+cargo build --release --all-targets
+
+step "starting the sandbox"
+if [ "${CI:-}" = true ]; then trap 'scripts/sandbox.sh down >/dev/null 2>&1 || true' EXIT; fi
+# The demo daemons (clustercheckd component) are what HAProxy and Prometheus watch.
+scripts/sandbox.sh up
+
+step "running the tests"
+# Test binaries run one after another; inside each, tests that disturb a cluster hold its lock.
+cargo test --release --no-fail-fast

@@ -1,0 +1,327 @@
+//! Shared by the integration tests: the sandbox (scripts/sandbox.sh), a real clustercheckd
+//! process per test, and a minimal HTTP client that speaks exactly what HAProxy sends.
+//!
+//! The tests run against the real clusters the sandbox started. A test that disturbs a cluster
+//! holds that cluster's lock for its whole run (readers take it too, so nobody reads a cluster
+//! mid-disturbance), and registers how to undo its change in a [`Restore`] guard, which runs even
+//! when an assertion fails.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The sandbox's ports and paths, read from scripts/sandbox/env.sh (the environment wins, as in
+/// the script).
+pub fn env() -> &'static HashMap<String, String> {
+    static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let text = std::fs::read_to_string(repo().join("scripts/sandbox/env.sh"))
+            .expect("scripts/sandbox/env.sh");
+        let mut map = HashMap::new();
+        for line in text.lines() {
+            // NAME=${NAME:-value}
+            let Some((name, rest)) = line.split_once('=') else {
+                continue;
+            };
+            if name.starts_with('#') || name.contains(' ') {
+                continue;
+            }
+            let default = rest
+                .strip_prefix("${")
+                .and_then(|r| r.strip_suffix('}'))
+                .and_then(|r| r.split_once(":-"))
+                .map(|(_, v)| v.to_owned())
+                .unwrap_or_else(|| rest.to_owned());
+            let value = std::env::var(name).unwrap_or(default);
+            map.insert(name.to_owned(), value);
+        }
+        map
+    })
+}
+
+pub fn env_num(name: &str) -> u16 {
+    env()
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} not in env.sh"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not a number"))
+}
+
+/// Run `scripts/sandbox.sh ARGS`; panics with its output when it fails, so a missing component
+/// fails the test loudly instead of skipping it.
+pub fn sandbox(args: &[&str]) -> String {
+    let output = Command::new("bash")
+        .arg(repo().join("scripts/sandbox.sh"))
+        .args(args)
+        .output()
+        .expect("run scripts/sandbox.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "scripts/sandbox.sh {} failed ({}):\n{}\n{}",
+        args.join(" "),
+        output.status,
+        stdout,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// One lock per cluster, held for a whole test.
+pub fn lock(cluster: &'static str) -> MutexGuard<'static, ()> {
+    static LOCKS: OnceLock<Mutex<HashMap<&'static str, &'static Mutex<()>>>> = OnceLock::new();
+    let lock: &'static Mutex<()> = {
+        let mut map = LOCKS
+            .get_or_init(|| Mutex::new(HashMap::new()))
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.entry(cluster)
+            .or_insert_with(|| Box::leak(Box::new(Mutex::new(()))))
+    };
+    // A failed test poisons the lock; its Restore guard already undid its change.
+    lock.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Undo a disturbance when dropped, whether the test passed or panicked.
+pub struct Restore(Option<Box<dyn FnOnce()>>);
+
+impl Restore {
+    pub fn new(undo: impl FnOnce() + 'static) -> Self {
+        Self(Some(Box::new(undo)))
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Some(undo) = self.0.take() {
+            undo();
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// A clustercheckd process started from the built binary with a generated config file.
+pub struct Daemon {
+    child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// `toml` is the config file body; `listen.check` is added (on a free port) unless present.
+    pub fn start(toml: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("clustercheckd.toml");
+        let (port, text) = with_check_port(toml);
+        let text = format!("node_name = \"test\"\n{text}\n");
+        std::fs::write(&config, text).expect("write config");
+        let log = dir.path().join("clustercheckd.log");
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
+            .arg("--config")
+            .arg(&config)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("start clustercheckd");
+        let mut daemon = Daemon {
+            child,
+            port,
+            log,
+            _dir: dir,
+        };
+        daemon.wait_listening();
+        daemon
+    }
+
+    /// A daemon checking sandbox Galera node `n` through its check user's defaults file.
+    pub fn galera(n: u8, extra: &str) -> Daemon {
+        Daemon::start(&galera_section(n, extra))
+    }
+
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("clustercheckd exited with {status}:\n{}", self.log_text());
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "clustercheckd did not listen on {}:\n{}",
+            self.port,
+            self.log_text()
+        );
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn check(&self) -> Answer {
+        request(self.addr(), "OPTIONS / HTTP/1.0\r\n\r\n")
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        request(self.addr(), &format!("GET {path} HTTP/1.0\r\n\r\n"))
+    }
+
+    /// Poll the check until `want(answer)` or the deadline; returns the matching answer and when.
+    pub fn wait_check(
+        &self,
+        within: Duration,
+        what: &str,
+        want: impl Fn(&Answer) -> bool,
+    ) -> (Answer, Duration) {
+        let start = Instant::now();
+        loop {
+            let answer = self.check();
+            if want(&answer) {
+                return (answer, start.elapsed());
+            }
+            if start.elapsed() > within {
+                panic!(
+                    "no {what} within {within:?}; last answer: {} {:?}\nlog:\n{}",
+                    answer.status,
+                    answer.body,
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The value of one unlabelled series (or one exact `name{labels}` string) on /metrics.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let page = self.get("/metrics").body;
+        page.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Make sure the config listens for checks on 127.0.0.1 and say on which port: an explicit
+/// `check = "127.0.0.1:PORT"` is kept, otherwise a free port is added to (or as) `[listen]`.
+fn with_check_port(toml: &str) -> (u16, String) {
+    if let Some(port) = toml
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("check = \"127.0.0.1:"))
+        .find_map(|rest| rest.trim_end_matches('"').parse().ok())
+    {
+        return (port, toml.to_owned());
+    }
+    let port = free_port();
+    let line = format!("check = \"127.0.0.1:{port}\"");
+    let text = if toml.contains("[listen]") {
+        toml.replacen("[listen]", &format!("[listen]\n{line}"), 1)
+    } else {
+        // Top-level tables must come before the sections that follow, so put it first.
+        format!("[listen]\n{line}\n{toml}")
+    };
+    (port, text)
+}
+
+pub fn galera_section(n: u8, extra: &str) -> String {
+    let defaults = sandbox(&["galera", "defaults_file", &n.to_string()]);
+    format!(
+        "[galera]\ndefaults_file = \"{}\"\ninterval = \"1s\"\ntimeout = \"1s\"\n{extra}\n",
+        defaults.trim()
+    )
+}
+
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+    pub elapsed: Duration,
+}
+
+/// Send a raw request and read the whole answer (the server closes the connection).
+pub fn request(addr: SocketAddr, raw: &str) -> Answer {
+    let start = Instant::now();
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    stream.write_all(raw.as_bytes()).expect("send request");
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).expect("read answer");
+    let elapsed = start.elapsed();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Answer {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+        elapsed,
+    }
+}
+
+/// Run SQL as root on sandbox Galera node `n`; tab-separated output.
+pub fn galera_sql(n: u8, sql: &str) -> String {
+    sandbox(&["galera", "sql", &n.to_string(), sql])
+}
+
+pub fn galera_cluster_size(n: u8) -> u64 {
+    galera_sql(n, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'")
+        .split_whitespace()
+        .last()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Bring the Galera cluster back to three synced nodes, whatever a test left behind.
+pub fn galera_heal() {
+    for n in 1..=3u8 {
+        let _ = Command::new("bash")
+            .arg(repo().join("scripts/sandbox.sh"))
+            .args(["galera", "sigcont", &n.to_string()])
+            .output();
+    }
+    sandbox(&["up", "galera"]);
+    sandbox(&["galera", "wait_cluster_size", "1", "3", "120"]);
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}

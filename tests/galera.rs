@@ -1,0 +1,333 @@
+//! The Galera check against the real three-node sandbox cluster (scripts/sandbox.sh up galera).
+//!
+//! Every test holds the Galera lock and heals the cluster when it is done (a Restore guard), so a
+//! failure in one test does not leave the next with a broken cluster.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{galera_cluster_size, galera_heal, galera_sql, lock, sandbox, Daemon, Restore};
+
+const SYNCED: &str = "Galera cluster node is synced.\n";
+
+/// Interval and timeout of the daemons under test (see common::galera_section).
+const INTERVAL: Duration = Duration::from_secs(1);
+const TIMEOUT: Duration = Duration::from_secs(1);
+
+fn healthy(a: &common::Answer) -> bool {
+    a.status == 200
+}
+
+fn unhealthy(a: &common::Answer) -> bool {
+    a.status == 503
+}
+
+/// Before each test: three synced nodes, whatever came before.
+fn ready() -> std::sync::MutexGuard<'static, ()> {
+    let guard = lock("galera");
+    galera_heal();
+    guard
+}
+
+#[test]
+fn every_synced_node_answers_200_to_what_haproxy_sends() {
+    let _lock = ready();
+    for n in 1..=3 {
+        let daemon = Daemon::galera(n, "");
+        let (answer, _) = daemon.wait_check(Duration::from_secs(5), "200", healthy);
+        assert_eq!(answer.body, SYNCED, "node {n}");
+        assert!(answer
+            .head
+            .to_ascii_lowercase()
+            .contains("connection: close"));
+        assert!(answer
+            .head
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain"));
+        assert_eq!(daemon.metric("clustercheckd_galera_healthy"), Some(1.0));
+        assert_eq!(
+            daemon.metric("clustercheckd_galera_cluster_size"),
+            Some(3.0)
+        );
+        assert_eq!(
+            daemon.metric("clustercheckd_collector_up{collector=\"galera\"}"),
+            Some(1.0)
+        );
+    }
+}
+
+#[test]
+fn desync_turns_503_within_an_interval_and_back() {
+    let _lock = ready();
+    let daemon = Daemon::galera(2, "");
+    daemon.wait_check(Duration::from_secs(5), "200 before desync", healthy);
+    let _undo = Restore::new(|| {
+        sandbox(&["galera", "desync", "2", "off"]);
+    });
+    sandbox(&["galera", "desync", "2", "on"]);
+    let (answer, took) = daemon.wait_check(
+        INTERVAL + Duration::from_secs(1),
+        "503 after desync",
+        unhealthy,
+    );
+    assert_eq!(
+        answer.body,
+        "Galera cluster node is not synced: Donor/Desynced.\n"
+    );
+    assert!(took <= INTERVAL + Duration::from_secs(1), "took {took:?}");
+    assert_eq!(daemon.metric("clustercheckd_galera_desync"), Some(1.0));
+    assert_eq!(
+        daemon.metric("clustercheckd_galera_local_state{state=\"donor_desynced\"}"),
+        Some(1.0)
+    );
+
+    sandbox(&["galera", "desync", "2", "off"]);
+    let (answer, _) = daemon.wait_check(Duration::from_secs(5), "200 after desync off", healthy);
+    assert_eq!(answer.body, SYNCED);
+}
+
+#[test]
+fn desynced_donor_is_200_when_available_when_donor() {
+    let _lock = ready();
+    let daemon = Daemon::galera(3, "available_when_donor = true");
+    let _undo = Restore::new(|| {
+        sandbox(&["galera", "desync", "3", "off"]);
+    });
+    sandbox(&["galera", "desync", "3", "on"]);
+    std::thread::sleep(INTERVAL * 2);
+    let answer = daemon.check();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.contains("Donor/Desynced"), "{}", answer.body);
+}
+
+#[test]
+fn killed_mysqld_is_503_and_restarted_is_200() {
+    let _lock = ready();
+    let daemon = Daemon::galera(3, "");
+    daemon.wait_check(Duration::from_secs(5), "200 before kill", healthy);
+    let _heal = Restore::new(galera_heal);
+    sandbox(&["galera", "kill", "3"]);
+    let (answer, took) = daemon.wait_check(
+        INTERVAL + Duration::from_secs(1),
+        "503 after kill",
+        unhealthy,
+    );
+    assert!(
+        answer.body.contains("state unknown: database unreachable"),
+        "{}",
+        answer.body
+    );
+    assert!(took <= INTERVAL + Duration::from_secs(1), "took {took:?}");
+    assert_eq!(
+        daemon.metric("clustercheckd_collector_up{collector=\"galera\"}"),
+        Some(0.0)
+    );
+    // No stale wsrep values while the server is gone.
+    assert_eq!(daemon.metric("clustercheckd_galera_cluster_size"), None);
+
+    sandbox(&["galera", "start", "3"]);
+    let (answer, _) = daemon.wait_check(Duration::from_secs(60), "200 after restart", healthy);
+    assert_eq!(answer.body, SYNCED);
+}
+
+#[test]
+fn hung_mysqld_is_503_fast_and_stays_503_until_it_really_rejoined() {
+    let _lock = ready();
+    let daemon = Daemon::galera(2, "");
+    daemon.wait_check(Duration::from_secs(5), "200 before SIGSTOP", healthy);
+    let _heal = Restore::new(galera_heal);
+
+    sandbox(&["galera", "sigstop", "2"]);
+    let stopped_at = Instant::now();
+    let deadline = INTERVAL + TIMEOUT + Duration::from_secs(1);
+    let (answer, took) = daemon.wait_check(deadline, "503 while hung", unhealthy);
+    assert!(took <= deadline, "took {took:?}");
+    assert!(answer.body.contains("state unknown"), "{}", answer.body);
+
+    // While mysqld hangs, every check still answers from memory, fast.
+    let mut slowest = Duration::ZERO;
+    while stopped_at.elapsed() < Duration::from_secs(20) {
+        let answer = daemon.check();
+        assert_eq!(answer.status, 503, "{}", answer.body);
+        slowest = slowest.max(answer.elapsed);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        slowest < Duration::from_millis(100),
+        "slowest check {slowest:?}"
+    );
+
+    sandbox(&["galera", "sigcont", "2"]);
+    // The resumed node claims Synced/Primary with its old view for a while; its peers evicted
+    // it. Every 200 from now on must come with the peers seeing a three-node cluster again.
+    let resumed = Instant::now();
+    let mut saw_recovering = false;
+    loop {
+        let answer = daemon.check();
+        if answer.body.contains("is recovering") {
+            saw_recovering = true;
+        }
+        if answer.status == 200 {
+            assert_eq!(
+                galera_cluster_size(1),
+                3,
+                "200 before the peers took node 2 back"
+            );
+            assert_eq!(galera_cluster_size(2), 3);
+            break;
+        }
+        assert!(
+            resumed.elapsed() < Duration::from_secs(90),
+            "node 2 never came back: {}\n{}",
+            answer.body,
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        saw_recovering,
+        "the hold-down never showed: {}",
+        daemon.log_text()
+    );
+    assert!(daemon.log_text().contains("holding it unhealthy"));
+}
+
+#[test]
+fn survivor_of_two_kills_is_non_primary_but_of_two_clean_stops_is_primary() {
+    let _lock = ready();
+    let daemon = Daemon::galera(1, "");
+    daemon.wait_check(Duration::from_secs(5), "200 before", healthy);
+    let _heal = Restore::new(|| {
+        // A non-Primary survivor must be made Primary before the others can rejoin it.
+        let _ = std::process::Command::new("bash")
+            .arg(common::repo().join("scripts/sandbox.sh"))
+            .args(["galera", "bootstrap_pc", "1"])
+            .output();
+        galera_heal();
+    });
+
+    sandbox(&["galera", "kill", "2"]);
+    sandbox(&["galera", "kill", "3"]);
+    let (answer, _) = daemon.wait_check(Duration::from_secs(30), "503 without quorum", unhealthy);
+    assert!(
+        answer.body.contains("is not in the Primary component"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        daemon.metric("clustercheckd_galera_cluster_status{status=\"non_primary\"}"),
+        Some(1.0)
+    );
+
+    sandbox(&["galera", "bootstrap_pc", "1"]);
+    galera_heal();
+    daemon.wait_check(Duration::from_secs(30), "200 after healing", healthy);
+
+    sandbox(&["galera", "stop", "2"]);
+    sandbox(&["galera", "stop", "3"]);
+    std::thread::sleep(INTERVAL * 3);
+    let answer = daemon.check();
+    assert_eq!(
+        answer.status, 200,
+        "clean stops keep quorum: {}",
+        answer.body
+    );
+    assert_eq!(
+        daemon.metric("clustercheckd_galera_cluster_size"),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn read_only_is_503_when_not_available_when_readonly() {
+    let _lock = ready();
+    let strict = Daemon::galera(1, "available_when_readonly = false");
+    let lenient = Daemon::galera(1, "");
+    strict.wait_check(Duration::from_secs(5), "200 before", healthy);
+    let _undo = Restore::new(|| {
+        galera_sql(1, "SET GLOBAL read_only = OFF");
+    });
+    galera_sql(1, "SET GLOBAL read_only = ON");
+    let (answer, _) = strict.wait_check(Duration::from_secs(3), "503 read-only", unhealthy);
+    assert_eq!(answer.body, "Galera cluster node is read-only.\n");
+    assert_eq!(lenient.check().status, 200);
+    galera_sql(1, "SET GLOBAL read_only = OFF");
+    strict.wait_check(Duration::from_secs(3), "200 after read_only OFF", healthy);
+}
+
+#[test]
+fn maintenance_file_drains_the_node() {
+    let _lock = ready();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("clustercheck.disabled");
+    let daemon = Daemon::galera(
+        1,
+        &format!("maintenance_file = \"{}\"", common::path_str(&file)),
+    );
+    daemon.wait_check(Duration::from_secs(5), "200 before", healthy);
+    std::fs::write(&file, "").expect("create maintenance file");
+    let (answer, _) = daemon.wait_check(Duration::from_secs(3), "503 in maintenance", unhealthy);
+    assert!(answer.body.contains("manually disabled"), "{}", answer.body);
+    assert_eq!(
+        daemon.metric("clustercheckd_galera_maintenance_file_present"),
+        Some(1.0)
+    );
+    std::fs::remove_file(&file).expect("remove maintenance file");
+    daemon.wait_check(Duration::from_secs(3), "200 after maintenance", healthy);
+}
+
+#[test]
+fn wrong_password_is_503_saying_authentication_failed() {
+    let _lock = ready();
+    let daemon = Daemon::galera(1, "password = \"not-the-password\"");
+    let (answer, _) = daemon.wait_check(Duration::from_secs(5), "503 auth", unhealthy);
+    assert!(
+        answer.body.contains("authentication failed"),
+        "{}",
+        answer.body
+    );
+    assert!(!answer.body.contains("not-the-password"));
+    let log = daemon.log_text();
+    assert!(log.contains("authentication failed"), "{log}");
+    assert!(!log.contains("not-the-password"), "password in log: {log}");
+    let status = daemon.get("/status").body;
+    assert!(!status.contains("not-the-password"));
+    assert!(!daemon.get("/metrics").body.contains("not-the-password"));
+}
+
+#[test]
+fn percona_compat_reproduces_clustercheck_bodies() {
+    let _lock = ready();
+    let daemon = Daemon::galera(1, "compat = \"percona\"");
+    let (answer, _) = daemon.wait_check(Duration::from_secs(5), "200", healthy);
+    assert_eq!(answer.body, "Percona XtraDB Cluster Node is synced.\r\n");
+    let _undo = Restore::new(|| {
+        sandbox(&["galera", "desync", "1", "off"]);
+    });
+    sandbox(&["galera", "desync", "1", "on"]);
+    let (answer, _) = daemon.wait_check(Duration::from_secs(3), "503", unhealthy);
+    assert_eq!(
+        answer.body,
+        "Percona XtraDB Cluster Node is not synced or non-PRIM. \r\n"
+    );
+}
+
+#[test]
+fn status_page_gives_the_same_verdict_as_json() {
+    let _lock = ready();
+    let daemon = Daemon::galera(2, "");
+    daemon.wait_check(Duration::from_secs(5), "200", healthy);
+    let status: serde_json::Value =
+        serde_json::from_str(&daemon.get("/status").body).expect("/status is JSON");
+    let galera = &status["galera"];
+    assert_eq!(galera["healthy"], true);
+    assert_eq!(galera["reason"], "Galera cluster node is synced.");
+    assert_eq!(galera["state"], "Synced");
+    assert_eq!(galera["cluster_status"], "Primary");
+    assert_eq!(galera["cluster_size"], 3);
+    assert!(galera["snapshot_age_seconds"].as_f64().unwrap_or(99.0) < 3.0);
+    assert!(galera["provider_version"]
+        .as_str()
+        .is_some_and(|v| !v.is_empty()));
+}

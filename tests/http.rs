@@ -1,0 +1,205 @@
+//! The check listener's HTTP behaviour with whatever a load balancer, a scraper or a hostile
+//! client sends, and start-up refusal of broken configurations. No cluster needed: the daemon
+//! points at a socket where no server listens, so every check is a 503 "unreachable".
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{free_port, request, Daemon};
+
+fn daemon_without_database(extra: &str) -> Daemon {
+    Daemon::start(&format!(
+        "[galera]\nsocket = \"/nonexistent/mysqld.sock\"\ninterval = \"200ms\"\n{extra}"
+    ))
+}
+
+#[test]
+fn answers_options_get_head_on_any_path_in_http_1_0_and_1_1() {
+    let daemon = daemon_without_database("");
+    std::thread::sleep(Duration::from_millis(500));
+    for raw in [
+        "OPTIONS / HTTP/1.0\r\n\r\n",
+        "GET / HTTP/1.0\r\n\r\n",
+        "GET /any/path?x=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /whatever HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    ] {
+        let answer = request(daemon.addr(), raw);
+        assert_eq!(answer.status, 503, "{raw:?}: {answer:?}");
+        assert!(
+            answer.body.contains("database unreachable"),
+            "{raw:?}: {}",
+            answer.body
+        );
+        assert!(answer
+            .head
+            .to_ascii_lowercase()
+            .contains("connection: close"));
+    }
+    let head = request(daemon.addr(), "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(head.status, 503);
+    assert_eq!(head.body, "", "HEAD has no body");
+}
+
+#[test]
+fn client_closing_without_reading_does_not_disturb_the_next_check() {
+    let daemon = daemon_without_database("");
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(daemon.addr()).expect("connect");
+        let _ = stream.write_all(b"OPTIONS / HTTP/1.0\r\n\r\n");
+        drop(stream);
+    }
+    // Half a request, then gone.
+    let mut stream = TcpStream::connect(daemon.addr()).expect("connect");
+    let _ = stream.write_all(b"GET / HT");
+    drop(stream);
+    assert_eq!(daemon.check().status, 503);
+}
+
+#[test]
+fn slow_client_is_cut_off_by_the_header_timeout_and_checks_keep_flowing() {
+    let daemon =
+        daemon_without_database("[listen]\nheader_read_timeout = \"500ms\"\nmax_connections = 4");
+    // `Daemon::start` added no [listen] check address because we gave one section: use its port.
+    let mut slow = TcpStream::connect(daemon.addr()).expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\n").expect("partial head");
+    slow.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let start = Instant::now();
+    let mut buffer = Vec::new();
+    let _ = slow.read_to_end(&mut buffer);
+    let cut_after = start.elapsed();
+    assert!(
+        cut_after < Duration::from_secs(3),
+        "slow client held the connection {cut_after:?}"
+    );
+
+    // Hold every connection slot with silent clients: checks wait, then flow again as the
+    // header timeout frees the slots.
+    let hogs: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(daemon.addr()).expect("connect"))
+        .collect();
+    let answer = daemon.check();
+    assert_eq!(answer.status, 503);
+    assert!(
+        answer.elapsed < Duration::from_secs(3),
+        "{:?}",
+        answer.elapsed
+    );
+    drop(hogs);
+}
+
+#[test]
+fn separate_metrics_listener_takes_the_pages_away_from_the_check_port() {
+    let check = free_port();
+    let metrics = free_port();
+    let daemon = Daemon::start(&format!(
+        "[listen]\ncheck = \"127.0.0.1:{check}\"\nmetrics = \"127.0.0.1:{metrics}\"\n\
+         [galera]\nsocket = \"/nonexistent/mysqld.sock\"\n"
+    ));
+    assert_eq!(daemon.port, check);
+    // On the check port /metrics is just another path: the Galera check answers it.
+    let on_check = daemon.get("/metrics");
+    assert_eq!(on_check.status, 503);
+    assert!(!on_check.body.contains("clustercheckd_"));
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], metrics));
+    let page = request(addr, "GET /metrics HTTP/1.0\r\n\r\n");
+    assert_eq!(page.status, 200);
+    assert!(page
+        .body
+        .contains("clustercheckd_collector_up{collector=\"galera\"} 0"));
+    let status = request(addr, "GET /status HTTP/1.0\r\n\r\n");
+    assert_eq!(status.status, 200);
+    assert!(status.body.contains("\"healthy\":false"));
+}
+
+#[test]
+fn unreachable_database_is_503_within_an_interval_and_metrics_say_down() {
+    let daemon = daemon_without_database("");
+    std::thread::sleep(Duration::from_millis(600));
+    let answer = daemon.check();
+    assert_eq!(answer.status, 503);
+    assert!(
+        answer.body.contains("/nonexistent/mysqld.sock") || answer.body.contains("No such file"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        daemon.metric("clustercheckd_collector_up{collector=\"galera\"}"),
+        Some(0.0)
+    );
+    assert!(
+        daemon
+            .metric("clustercheckd_collector_poll_errors_total{collector=\"galera\"}")
+            .unwrap_or(0.0)
+            >= 1.0
+    );
+    assert_eq!(daemon.metric("clustercheckd_galera_healthy"), Some(0.0));
+}
+
+/// A broken config stops start-up with exit code 2 and one line naming the key, before any port
+/// is bound.
+#[test]
+fn broken_config_exits_2_naming_the_key_before_binding() {
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listen = format!("[listen]\ncheck = \"127.0.0.1:{port}\"\n");
+    for (body, key) in [
+        (
+            format!("{listen}[galera]\ninterval = \"often\"\n"),
+            "galera.interval",
+        ),
+        (
+            format!("{listen}[galera]\navailable_when_doner = true\n"),
+            "available_when_doner",
+        ),
+        (
+            format!("{listen}[galera]\ncompat = \"mysql\"\n"),
+            "galera.compat",
+        ),
+        (
+            format!("{listen}[galera]\ndefaults_file = \"/nonexistent/cc.cnf\"\n"),
+            "galera.defaults_file",
+        ),
+        (
+            format!("{listen}max_connections = 0\n"),
+            "listen.max_connections",
+        ),
+        (format!("{listen}this is not toml"), "configuration"),
+    ] {
+        let config = dir.path().join("bad.toml");
+        std::fs::write(&config, &body).expect("write config");
+        let start = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .expect("run clustercheckd");
+        assert_eq!(output.status.code(), Some(2), "{body:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(key), "{body:?}: {stderr}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port bound by a refused config"
+        );
+    }
+}
+
+#[test]
+fn check_config_validates_and_exits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("ok.toml");
+    std::fs::write(&config, "[galera]\ninterval = \"2s\"\n").expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
+        .args(["--check-config", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("valid"));
+}
