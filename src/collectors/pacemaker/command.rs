@@ -75,7 +75,9 @@ pub async fn run(
         std::io::ErrorKind::NotFound => ToolError::NotFound(program.to_owned()),
         _ => ToolError::Spawn(program.to_owned(), e.to_string()),
     })?;
-    let pid = child.id();
+    // Armed until the child has been waited for: on timeout, on an error, or when the poll is
+    // dropped (shutdown), the whole group is killed.
+    let mut group = GroupGuard(child.id().and_then(|p| i32::try_from(p).ok()));
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let work = async {
@@ -103,22 +105,27 @@ pub async fn run(
         Ok(result) => result,
         Err(_) => Err(ToolError::Timeout(program.to_owned(), timeout)),
     };
-    if result.is_err() {
-        kill_group(pid);
+    if result.is_ok() {
+        // Reaped: its pid (and group id) may be reused by now, so never signal it again.
+        group.0 = None;
     }
     result
 }
 
-/// SIGKILL the child's process group (its pid is the group id). Dropping the child also kills the
-/// child itself (kill_on_drop) and tokio reaps it in the background.
-fn kill_group(pid: Option<u32>) {
-    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
-        return;
-    };
-    let _ = nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
+/// SIGKILLs the child's process group (its pid is the group id) when dropped while armed.
+/// Dropping the child also kills the child itself (kill_on_drop) and tokio reaps it in the
+/// background; this reaches what the child started.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 /// Read at most `limit` bytes; the flag says whether more was available.
