@@ -159,7 +159,7 @@ CIB manager (pacemaker-based), which answers every crm_mon and cibadmin call.
 | latency p99 | $c_p99 | $h_p99 | $(ratio "$h_p99" "$c_p99")x |
 | scrapes/s | $c_rps | $h_rps | |
 | scrapes in ${DURATION} s | $c_reqs | $h_reqs | |
-| exporter CPU per scrape (ms, incl. children) | $c_cpu | $h_cpu | |
+| exporter CPU per scrape (ms, incl. children) | $c_cpu | $h_cpu | $(ratio "$h_cpu" "$c_cpu")x |
 | pacemaker-based CPU per scrape (ms) | $c_cib | $h_cib | |
 | series on the page | $c_series | $h_series | |
 
