@@ -279,21 +279,12 @@ impl PacemakerConfig {
 
 /// The virtual IPs this node may hold. Read from the Pacemaker snapshot and the kernel's
 /// interface addresses, so it needs `[pacemaker] enabled`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VipConfig {
     pub enabled: bool,
     /// The VIPs (`[[vip.vips]]`); empty means one VIP named `vip`, the resource `vip`.
     pub vips: Vec<VipEntry>,
-}
-
-impl Default for VipConfig {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            vips: Vec::new(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
