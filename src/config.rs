@@ -62,6 +62,8 @@ pub struct Config {
     pub log: LogConfig,
     pub listen: ListenConfig,
     pub galera: GaleraConfig,
+    pub pacemaker: PacemakerConfig,
+    pub vip: VipConfig,
 }
 
 impl Default for Config {
@@ -71,6 +73,8 @@ impl Default for Config {
             log: LogConfig::default(),
             listen: ListenConfig::default(),
             galera: GaleraConfig::default(),
+            pacemaker: PacemakerConfig::default(),
+            vip: VipConfig::default(),
         }
     }
 }
@@ -214,6 +218,119 @@ impl Default for GaleraConfig {
 impl GaleraConfig {
     pub fn max_staleness(&self) -> Duration {
         self.max_staleness.unwrap_or(self.interval * 3)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PacemakerConfig {
+    /// Off by default: a Galera-only node has no Pacemaker to ask.
+    pub enabled: bool,
+    /// How often crm_mon and cibadmin are run. Each run costs a few milliseconds of CPU in
+    /// crm_mon and in the CIB manager, so not every second.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Hard limit on each tool run; the child (and its process group) is killed after it.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// A snapshot older than this counts as unknown. Default: 3 x interval.
+    #[serde(with = "humantime_serde")]
+    pub max_staleness: Option<Duration>,
+    pub crm_mon_path: PathBuf,
+    pub cibadmin_path: PathBuf,
+    /// Read this CIB file instead of the live cluster (sets `CIB_file` for both tools; a
+    /// `CIB_file` in the daemon's own environment is passed through as well).
+    pub cib_file: Option<PathBuf>,
+    /// /pacemaker answers 503 when the partition has no quorum.
+    pub require_quorum: bool,
+    /// /pacemaker answers 503 unless this node (`node_name`) is online, not standby and not in
+    /// maintenance.
+    pub require_local_node_online: bool,
+    /// /pacemaker answers 503 while any resource is marked failed.
+    pub fail_on_failed_resources: bool,
+    /// /pacemaker answers 503 while any failed action is recorded (they stay until
+    /// `crm_resource --cleanup`, so this is off by default).
+    pub fail_on_failed_actions: bool,
+}
+
+impl Default for PacemakerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(4),
+            max_staleness: None,
+            crm_mon_path: PathBuf::from("/usr/sbin/crm_mon"),
+            cibadmin_path: PathBuf::from("/usr/sbin/cibadmin"),
+            cib_file: None,
+            require_quorum: true,
+            require_local_node_online: true,
+            fail_on_failed_resources: true,
+            fail_on_failed_actions: false,
+        }
+    }
+}
+
+impl PacemakerConfig {
+    pub fn max_staleness(&self) -> Duration {
+        self.max_staleness.unwrap_or(self.interval * 3)
+    }
+}
+
+/// The virtual IPs this node may hold. Read from the Pacemaker snapshot and the kernel's
+/// interface addresses, so it needs `[pacemaker] enabled`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VipConfig {
+    pub enabled: bool,
+    /// The VIPs (`[[vip.vips]]`); empty means one VIP named `vip`, the resource `vip`.
+    pub vips: Vec<VipEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VipEntry {
+    /// The `vip` label of its series and the path of its check (`/vip/NAME`). Default: the
+    /// resource id, else the address.
+    pub name: Option<String>,
+    /// The Pacemaker resource managing the address (an IPaddr2 primitive). Default `vip` when no
+    /// address is given.
+    pub resource: Option<String>,
+    /// The address itself, looked up on this host's interfaces. Without it, "held locally"
+    /// can only repeat what Pacemaker says.
+    pub address: Option<std::net::IpAddr>,
+}
+
+impl VipEntry {
+    pub fn name(&self) -> String {
+        self.name
+            .clone()
+            .or_else(|| self.resource.clone())
+            .or_else(|| self.address.map(|a| a.to_string()))
+            .unwrap_or_else(|| "vip".to_owned())
+    }
+
+    pub fn resource(&self) -> Option<&str> {
+        match (&self.resource, &self.address) {
+            (Some(r), _) => Some(r),
+            (None, Some(_)) => None,
+            (None, None) => Some("vip"),
+        }
+    }
+}
+
+impl VipConfig {
+    /// The configured VIPs, or the default one.
+    pub fn entries(&self) -> Vec<VipEntry> {
+        if self.vips.is_empty() {
+            vec![VipEntry {
+                name: None,
+                resource: Some("vip".to_owned()),
+                address: None,
+            }]
+        } else {
+            self.vips.clone()
+        }
     }
 }
 
@@ -388,6 +505,53 @@ impl Config {
         }
         if g.expected_nodes == 0 {
             return invalid("galera.expected_nodes", "must be at least 1");
+        }
+        let p = &self.pacemaker;
+        if p.interval < Duration::from_millis(500) {
+            return invalid("pacemaker.interval", "must be at least 500ms");
+        }
+        if p.timeout < Duration::from_millis(100) {
+            return invalid("pacemaker.timeout", "must be at least 100ms");
+        }
+        if p.max_staleness() < p.interval {
+            return invalid(
+                "pacemaker.max_staleness",
+                "must be at least pacemaker.interval",
+            );
+        }
+        if p.crm_mon_path.as_os_str().is_empty() {
+            return invalid("pacemaker.crm_mon_path", "must not be empty");
+        }
+        if p.cibadmin_path.as_os_str().is_empty() {
+            return invalid("pacemaker.cibadmin_path", "must not be empty");
+        }
+        if self.vip.enabled {
+            if !p.enabled {
+                return invalid(
+                    "vip.enabled",
+                    "needs pacemaker.enabled = true (the VIP holder comes from Pacemaker)",
+                );
+            }
+            let mut names = std::collections::HashSet::new();
+            for entry in self.vip.entries() {
+                let name = entry.name();
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+                {
+                    return invalid(
+                        "vip.vips.name",
+                        &format!("`{name}`: use letters, digits, `-`, `_`, `.` or `:`"),
+                    );
+                }
+                if entry.resource.as_deref() == Some("") {
+                    return invalid("vip.vips.resource", "must not be empty");
+                }
+                if !names.insert(name.clone()) {
+                    return invalid("vip.vips.name", &format!("`{name}` is used twice"));
+                }
+            }
         }
         if g.enabled {
             // Reading the defaults file now makes a missing or broken file a start-up error.
@@ -582,6 +746,39 @@ mod tests {
     }
 
     #[test]
+    fn pacemaker_and_vip_are_off_by_default() {
+        let config = load_toml("").unwrap();
+        assert!(!config.pacemaker.enabled && !config.vip.enabled);
+        assert_eq!(config.pacemaker.interval, Duration::from_secs(5));
+        assert_eq!(config.vip.entries()[0].resource(), Some("vip"));
+    }
+
+    #[test]
+    fn vip_list_and_its_errors() {
+        let config = load_toml(
+            "[pacemaker]\nenabled = true\n[vip]\nenabled = true\n\
+             [[vip.vips]]\nname = \"vip_public\"\nresource = \"vip-public\"\naddress = \"192.0.2.10\"\n\
+             [[vip.vips]]\naddress = \"2001:db8::1\"\n",
+        )
+        .unwrap();
+        let entries = config.vip.entries();
+        assert_eq!(entries[0].name(), "vip_public");
+        assert_eq!(entries[1].name(), "2001:db8::1");
+        assert_eq!(entries[1].resource(), None);
+        let err = load_toml("[vip]\nenabled = true\n").unwrap_err();
+        assert!(err.to_string().contains("vip.enabled"), "{err}");
+        let err = load_toml(
+            "[pacemaker]\nenabled = true\n[vip]\nenabled = true\n[[vip.vips]]\nresource = \"a\"\n[[vip.vips]]\nresource = \"a\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("used twice"), "{err}");
+        let err = load_toml("[[vip.vips]]\nadress = \"1.2.3.4\"\n").unwrap_err();
+        assert!(err.to_string().contains("adress"), "{err}");
+        let err = load_toml("[pacemaker]\ntimeout = \"1ms\"\n").unwrap_err();
+        assert!(err.to_string().contains("pacemaker.timeout"), "{err}");
+    }
+
+    #[test]
     fn example_config_loads_and_documents_every_key() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/clustercheckd.toml");
         let text = std::fs::read_to_string(&path).expect("config/clustercheckd.toml exists");
@@ -613,6 +810,17 @@ mod tests {
             "recovery_max_hold",
             "read_members",
             "compat",
+            "crm_mon_path",
+            "cibadmin_path",
+            "cib_file",
+            "require_quorum",
+            "require_local_node_online",
+            "fail_on_failed_resources",
+            "fail_on_failed_actions",
+            "vips",
+            "name",
+            "resource",
+            "address",
         ] {
             assert!(
                 text.contains(&format!("{key} =")),

@@ -47,11 +47,22 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     } else {
         None
     };
+    let pacemaker = if config.pacemaker.enabled {
+        let (watch, task) = collectors::pacemaker::spawn(
+            config.pacemaker.clone(),
+            config.vip.enabled,
+            shutdown.clone(),
+        );
+        tasks.push(task);
+        Some(watch)
+    } else {
+        None
+    };
     let limits = Limits {
         header_read_timeout: config.listen.header_read_timeout,
         max_connections: config.listen.max_connections,
     };
-    let state = AppState::new(config, galera);
+    let state = AppState::new(config, galera).with_pacemaker(pacemaker);
     let with_pages = listeners.metrics.is_none();
     tasks.push(tokio::spawn(http::serve(
         listeners.check,

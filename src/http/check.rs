@@ -2,21 +2,82 @@
 //!
 //! The Galera check answers any method (`OPTIONS / HTTP/1.0` is what a bare `option httpchk`
 //! sends; GET and HEAD are common too) on any path not claimed by another endpoint, as
-//! clustercheck under xinetd did.
+//! clustercheck under xinetd did. `/pacemaker`, `/vip` and `/vip/NAME` are checks of the same
+//! kind (any method, text/plain, `Connection: close`, 200 or 503).
 
 use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use axum::Router;
 
-use super::AppState;
+use super::{AppState, CheckCounts};
 use crate::config::Compat;
 use crate::health::galera::verdict;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/pacemaker", any(pacemaker))
+        .route("/vip", any(vip))
+        .route("/vip/{name}", any(vip_one))
+}
+
+/// 200 iff the partition has quorum, this node is online and active, and nothing failed.
+pub async fn pacemaker(State(state): State<AppState>) -> Response {
+    let Some(watch) = &state.pacemaker else {
+        return text(
+            false,
+            "Pacemaker check is disabled in the configuration.\n".to_owned(),
+        );
+    };
+    let snapshot = watch.borrow().clone();
+    let verdict = crate::health::pacemaker::verdict(
+        &snapshot,
+        &state.config.pacemaker,
+        &state.config.node_name,
+        Instant::now(),
+    );
+    CheckCounts::count_in(&state.check_counts.pacemaker, verdict.healthy);
+    text(verdict.healthy, format!("{}\n", verdict.text))
+}
+
+/// 200 iff this host holds every configured VIP and Pacemaker agrees.
+pub async fn vip(State(state): State<AppState>) -> Response {
+    vip_check(&state, None)
+}
+
+/// The same for the one VIP named NAME.
+pub async fn vip_one(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    vip_check(&state, Some(&name))
+}
+
+fn vip_check(state: &AppState, only: Option<&str>) -> Response {
+    let (Some(watch), true) = (&state.pacemaker, state.config.vip.enabled) else {
+        return text(
+            false,
+            "VIP check is disabled in the configuration.\n".to_owned(),
+        );
+    };
+    let mut entries = state.config.vip.entries();
+    if let Some(name) = only {
+        entries.retain(|e| e.name() == name);
+        if entries.is_empty() {
+            return text(false, format!("No VIP named {name:.64} is configured.\n"));
+        }
+    }
+    let snapshot = watch.borrow().clone();
+    let states = crate::health::vip::evaluate(
+        &snapshot,
+        &entries,
+        &state.config.pacemaker,
+        &state.config.node_name,
+        Instant::now(),
+    );
+    let verdict = crate::health::vip::verdict(&states);
+    CheckCounts::count_in(&state.check_counts.vip, verdict.healthy);
+    text(verdict.healthy, format!("{}\n", verdict.reason))
 }
 
 pub async fn galera(State(state): State<AppState>) -> Response {

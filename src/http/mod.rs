@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::collectors::galera::GaleraWatch;
+use crate::collectors::pacemaker::PacemakerWatch;
 use crate::config::Config;
 
 mod check;
@@ -32,6 +33,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub galera: Option<GaleraWatch>,
+    /// Also feeds the VIP checks (`[vip]` needs `[pacemaker]`).
+    pub pacemaker: Option<PacemakerWatch>,
     pub started: Instant,
     pub started_wall: std::time::SystemTime,
     pub check_counts: CheckCounts,
@@ -49,10 +52,20 @@ impl AppState {
         Self(Arc::new(Inner {
             config,
             galera,
+            pacemaker: None,
             started: Instant::now(),
             started_wall: std::time::SystemTime::now(),
             check_counts: CheckCounts::default(),
         }))
+    }
+
+    /// Add the Pacemaker collector's snapshots; called once, before the state is shared.
+    pub fn with_pacemaker(mut self, pacemaker: Option<PacemakerWatch>) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.pacemaker = pacemaker,
+            None => debug_assert!(false, "with_pacemaker after the state was shared"),
+        }
+        self
     }
 }
 
@@ -61,6 +74,9 @@ impl AppState {
 pub struct CheckCounts {
     pub galera_healthy: AtomicU64,
     pub galera_unhealthy: AtomicU64,
+    /// /pacemaker and /vip answers: [200, 503].
+    pub pacemaker: [AtomicU64; 2],
+    pub vip: [AtomicU64; 2],
 }
 
 impl CheckCounts {
@@ -71,6 +87,10 @@ impl CheckCounts {
             &self.galera_unhealthy
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_in(counters: &[AtomicU64; 2], healthy: bool) {
+        counters[usize::from(!healthy)].fetch_add(1, Ordering::Relaxed);
     }
 }
 

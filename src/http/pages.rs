@@ -11,7 +11,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::AppState;
-use crate::collectors::galera;
+use crate::collectors::{galera, pacemaker};
+use crate::health;
 use crate::health::galera::verdict;
 use crate::metrics::Exposition;
 
@@ -57,6 +58,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
             );
         }
     }
+    if let Some(watch) = &state.pacemaker {
+        render_pacemaker(&mut e, &watch.borrow().clone(), &state);
+    }
     let mut response = e.encode().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -79,6 +83,13 @@ pub fn status_json(state: &AppState, now: Instant) -> Value {
     });
     if let Some(watch) = &state.galera {
         body["galera"] = galera_status(&watch.borrow(), state, now);
+    }
+    if let Some(watch) = &state.pacemaker {
+        let snapshot = watch.borrow().clone();
+        body["pacemaker"] = pacemaker_status(&snapshot, state, now);
+        if state.config.vip.enabled {
+            body["vip"] = vip_status(&snapshot, state, now);
+        }
     }
     body
 }
@@ -106,4 +117,92 @@ fn galera_status(snapshot: &galera::GaleraSnapshot, state: &AppState, now: Insta
         section["members"] = json!(polled.members);
     }
     section
+}
+
+fn render_pacemaker(e: &mut Exposition, snapshot: &pacemaker::PacemakerSnapshot, state: &AppState) {
+    let now = Instant::now();
+    let config = &state.config;
+    let verdict = health::pacemaker::verdict(snapshot, &config.pacemaker, &config.node_name, now);
+    pacemaker::metrics::render(e, snapshot, &verdict);
+    let counts = &state.check_counts;
+    let mut checks = vec![("pacemaker", &counts.pacemaker)];
+    if config.vip.enabled {
+        let states = health::vip::evaluate(
+            snapshot,
+            &config.vip.entries(),
+            &config.pacemaker,
+            &config.node_name,
+            now,
+        );
+        pacemaker::metrics::render_vips(e, &states);
+        checks.push(("vip", &counts.vip));
+    }
+    for (check, counters) in checks {
+        for (code, counter) in [("200", &counters[0]), ("503", &counters[1])] {
+            e.counter(
+                "check_requests_total",
+                "Health checks answered, by check and status code.",
+                &[("check", check), ("code", code)],
+                counter.load(Ordering::Relaxed) as f64,
+            );
+        }
+    }
+}
+
+fn pacemaker_status(
+    snapshot: &pacemaker::PacemakerSnapshot,
+    state: &AppState,
+    now: Instant,
+) -> Value {
+    let config = &state.config;
+    let verdict = health::pacemaker::verdict(snapshot, &config.pacemaker, &config.node_name, now);
+    let mut section = json!({
+        "healthy": verdict.healthy,
+        "reason": verdict.text,
+        "node_name": config.node_name,
+        "snapshot_age_seconds": snapshot.taken_at.map(|t| now.saturating_duration_since(t).as_secs_f64()),
+        "crm_mon_format": snapshot.format,
+        "collector": snapshot.stats,
+        "error": snapshot.outcome.as_ref().err().map(|e| e.to_string()),
+    });
+    if let Ok(polled) = &snapshot.outcome {
+        let c = &polled.cluster;
+        section["summary"] = json!(c.summary);
+        section["local_node"] = json!(c.node(&config.node_name));
+        section["nodes"] = json!(c.nodes);
+        section["resources"] = json!(c.resources);
+        section["fail_counts"] = json!(c
+            .fail_counts
+            .iter()
+            .filter(|f| f.fail_count > 0)
+            .collect::<Vec<_>>());
+        section["failed_actions"] = json!(c.failures);
+        section["bans"] = json!(c.bans);
+        match &polled.constraints {
+            Ok(constraints) => section["constraints"] = json!(constraints),
+            Err(error) => section["constraints_error"] = json!(error),
+        }
+    }
+    section
+}
+
+fn vip_status(snapshot: &pacemaker::PacemakerSnapshot, state: &AppState, now: Instant) -> Value {
+    let config = &state.config;
+    let states = health::vip::evaluate(
+        snapshot,
+        &config.vip.entries(),
+        &config.pacemaker,
+        &config.node_name,
+        now,
+    );
+    let verdict = health::vip::verdict(&states);
+    json!({
+        "healthy": verdict.healthy,
+        "reason": verdict.reason,
+        "vips": states,
+        "local_addresses_error": snapshot
+            .local_addresses
+            .as_ref()
+            .and_then(|a| a.as_ref().err()),
+    })
 }

@@ -18,21 +18,47 @@ use super::AppState;
 /// How often the page reloads itself.
 const REFRESH_SECONDS: u32 = 2;
 
-/// Per subsystem, the figures worth a glance, in order; the rest stays in /status.
-const KEY_FIGURES: &[(&str, &[&str])] = &[(
-    "galera",
-    &[
-        "state",
-        "cluster_status",
-        "cluster_size",
-        "expected_nodes",
-        "snapshot_age_seconds",
-        "maintenance_file",
-        "recovering",
-        "provider_version",
-        "error",
-    ],
-)];
+/// Per subsystem, the figures worth a glance, in order, as (label, JSON pointer into the
+/// section); the rest stays in /status. Arrays of objects show as their length.
+const KEY_FIGURES: &[(&str, &[(&str, &str)])] = &[
+    (
+        "galera",
+        &[
+            ("state", "/state"),
+            ("cluster status", "/cluster_status"),
+            ("cluster size", "/cluster_size"),
+            ("expected nodes", "/expected_nodes"),
+            ("maintenance file", "/maintenance_file"),
+            ("recovering", "/recovering"),
+            ("provider version", "/provider_version"),
+            ("snapshot age seconds", "/snapshot_age_seconds"),
+            ("error", "/error"),
+        ],
+    ),
+    (
+        "pacemaker",
+        &[
+            ("quorum", "/summary/with_quorum"),
+            ("DC", "/summary/dc_name"),
+            ("nodes configured", "/summary/nodes_configured"),
+            ("local node online", "/local_node/online"),
+            ("failed actions", "/failed_actions"),
+            ("stonith enabled", "/summary/stonith_enabled"),
+            ("snapshot age seconds", "/snapshot_age_seconds"),
+            ("error", "/error"),
+        ],
+    ),
+    (
+        "vip",
+        &[
+            ("VIP", "/vips/0/name"),
+            ("address", "/vips/0/address"),
+            ("Pacemaker runs it on", "/vips/0/pacemaker_nodes"),
+            ("held by this host", "/vips/0/held_locally"),
+            ("Pacemaker and interface agree", "/vips/0/agree"),
+        ],
+    ),
+];
 
 pub async fn page(State(state): State<AppState>) -> Html<String> {
     Html(render(&status_json(&state, Instant::now())))
@@ -78,15 +104,14 @@ pub fn render(status: &Value) -> String {
             .find(|(subsystem, _)| subsystem == name)
             .map(|(_, keys)| *keys)
             .unwrap_or(&[]);
-        for key in figures {
-            let value = &section[*key];
-            if value.is_null() {
+        for (label, pointer) in figures {
+            let Some(value) = section.pointer(pointer).filter(|v| !v.is_null()) else {
                 continue;
-            }
+            };
             let _ = write!(
                 html,
                 "<tr><th>{}</th><td>{}</td></tr>",
-                escape(&key.replace('_', " ")),
+                escape(label),
                 escape(&display(value))
             );
         }
@@ -119,6 +144,10 @@ fn display(value: &Value) -> String {
             _ => n.to_string(),
         },
         Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
+        Value::Array(items) if items.iter().all(|i| !i.is_object()) => {
+            items.iter().map(display).collect::<Vec<_>>().join(", ")
+        }
+        Value::Array(items) => items.len().to_string(),
         other => other.to_string(),
     }
 }

@@ -137,7 +137,12 @@ impl Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("clustercheckd.toml");
         let (port, text) = with_check_port(toml);
-        let text = format!("node_name = \"test\"\n{text}\n");
+        // A config that names its node (e.g. a Pacemaker node) keeps that name.
+        let text = if toml.contains("node_name =") {
+            format!("{text}\n")
+        } else {
+            format!("node_name = \"test\"\n{text}\n")
+        };
         std::fs::write(&config, text).expect("write config");
         let log = dir.path().join("clustercheckd.log");
         let log_file = std::fs::File::create(&log).expect("log file");

@@ -1,0 +1,288 @@
+//! Pacemaker: watches the cluster manager of the controllers (quorum, nodes, resources, failures)
+//! and, for the VIP checks, this host's interface addresses.
+//!
+//! Every `interval` the poller runs `crm_mon -1 --output-as=xml` (falling back once, for good, to
+//! the deprecated `--as-xml` when crm_mon does not know the option: Pacemaker 1.1) and
+//! `cibadmin --query --scope constraints` side by side, each as a plain subprocess (no shell)
+//! killed with its process group after `timeout`; `CIB_file` makes both read a CIB file instead of
+//! the live cluster. The output is parsed with quick-xml ([`crm_mon`], [`constraints`]) and
+//! published as an immutable snapshot; getifaddrs(3) gives the local addresses ([`local`]).
+//!
+//! The collector is up when crm_mon answered with the cluster's state. A missing, failing, hung or
+//! garbage-printing crm_mon makes it down with a one-line reason; an unreadable constraints
+//! section only blanks the colocation results. "Healthy" is decided in
+//! [`crate::health::pacemaker`] and [`crate::health::vip`]; this module only observes.
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::collectors::CollectorStats;
+use crate::config::PacemakerConfig;
+
+pub mod command;
+pub mod constraints;
+pub mod crm_mon;
+pub mod local;
+pub mod metrics;
+pub mod xml;
+
+use command::{Output, ToolError};
+use constraints::Constraints;
+use crm_mon::{ClusterState, CrmMonError, OutputFormat};
+use local::LocalAddress;
+
+/// crm_mon's exit status for a command-line usage error (CRM_EX_USAGE).
+const CRM_EX_USAGE: i32 = 64;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PollError {
+    #[error("{0}")]
+    Tool(#[from] ToolError),
+    /// crm_mon exited non-zero without a report we could read.
+    #[error("crm_mon exited with {}{}: {parse}", .code.map(|c| c.to_string()).unwrap_or_else(|| "a signal".into()), if .stderr.is_empty() { String::new() } else { format!(" ({})", .stderr) })]
+    Exited {
+        code: Option<i32>,
+        stderr: String,
+        parse: CrmMonError,
+    },
+    #[error("{0}")]
+    CrmMon(#[from] CrmMonError),
+    #[error("no poll has completed yet")]
+    NeverPolled,
+}
+
+/// What one successful poll saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Polled {
+    pub cluster: ClusterState,
+    /// The constraints section, or why it could not be read.
+    pub constraints: Result<Constraints, String>,
+}
+
+/// The latest observation, published after every poll. Immutable once published.
+#[derive(Debug, Clone)]
+pub struct PacemakerSnapshot {
+    /// When the poll that produced this finished; `None` before the first poll.
+    pub taken_at: Option<Instant>,
+    pub outcome: Result<Arc<Polled>, PollError>,
+    /// This host's addresses, read on every poll when VIPs are watched (`None` otherwise). Kept
+    /// apart from `outcome`: whether this host holds an address is known even when crm_mon fails,
+    /// and must still be exported so "two hosts hold the VIP" stays visible.
+    pub local_addresses: Option<Result<Vec<LocalAddress>, String>>,
+    pub format: OutputFormat,
+    pub stats: CollectorStats,
+}
+
+impl PacemakerSnapshot {
+    pub fn initial() -> Self {
+        Self {
+            taken_at: None,
+            outcome: Err(PollError::NeverPolled),
+            local_addresses: None,
+            format: OutputFormat::Xml,
+            stats: CollectorStats::new(),
+        }
+    }
+
+    pub fn cluster(&self) -> Option<&ClusterState> {
+        self.outcome.as_ref().ok().map(|p| &p.cluster)
+    }
+}
+
+pub type PacemakerWatch = watch::Receiver<Arc<PacemakerSnapshot>>;
+
+/// Start the poll loop; it stops when `shutdown` is cancelled. `read_addresses`: also read this
+/// host's interface addresses (the VIP checks need them).
+pub fn spawn(
+    config: PacemakerConfig,
+    read_addresses: bool,
+    shutdown: CancellationToken,
+) -> (PacemakerWatch, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = watch::channel(Arc::new(PacemakerSnapshot::initial()));
+    let poller = Poller {
+        config,
+        read_addresses,
+        format: OutputFormat::Xml,
+        stats: CollectorStats::new(),
+        last_summary: String::new(),
+    };
+    let handle = tokio::spawn(poller.run(tx, shutdown));
+    (rx, handle)
+}
+
+struct Poller {
+    config: PacemakerConfig,
+    read_addresses: bool,
+    /// The crm_mon output format in use; switches to Legacy once if crm_mon rejects the other.
+    format: OutputFormat,
+    stats: CollectorStats,
+    last_summary: String,
+}
+
+impl Poller {
+    async fn run(mut self, tx: watch::Sender<Arc<PacemakerSnapshot>>, shutdown: CancellationToken) {
+        tracing::info!(crm_mon = %self.config.crm_mon_path.display(),
+            cib_file = ?self.config.cib_file, interval = ?self.config.interval,
+            timeout = ?self.config.timeout, "pacemaker poller started");
+        let mut ticker = tokio::time::interval(self.config.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            let snapshot = tokio::select! {
+                snapshot = self.poll() => snapshot,
+                // Dropping the poll kills its children (kill_on_drop).
+                _ = shutdown.cancelled() => break,
+            };
+            tx.send_replace(Arc::new(snapshot));
+        }
+        tracing::info!("pacemaker poller stopped");
+    }
+
+    async fn poll(&mut self) -> PacemakerSnapshot {
+        let started = Instant::now();
+        // Side by side: a poll costs the slower of the two, not their sum.
+        let (cluster, constraints) = tokio::join!(
+            crm_mon(&self.config, &mut self.format),
+            read_constraints(&self.config)
+        );
+        let local_addresses = self.read_addresses.then(local::addresses);
+        let finished = Instant::now();
+        self.stats
+            .record(cluster.is_ok(), finished - started, finished);
+        let outcome = cluster.map(|cluster| {
+            Arc::new(Polled {
+                cluster,
+                constraints,
+            })
+        });
+        let snapshot = PacemakerSnapshot {
+            taken_at: Some(finished),
+            outcome,
+            local_addresses,
+            format: self.format,
+            stats: self.stats.clone(),
+        };
+        self.log_transition(&snapshot);
+        snapshot
+    }
+
+    /// Log when the collector's state changes, not on every poll.
+    fn log_transition(&mut self, snapshot: &PacemakerSnapshot) {
+        let summary = match &snapshot.outcome {
+            Ok(p) => {
+                let s = &p.cluster.summary;
+                format!(
+                    "up; quorum {}, DC {}, {} failed resources, {} failed actions{}",
+                    s.with_quorum,
+                    s.dc_name.as_deref().unwrap_or("none"),
+                    p.cluster.failed_resources().len(),
+                    p.cluster.failures.len(),
+                    match &p.constraints {
+                        Ok(_) => String::new(),
+                        Err(e) => format!("; constraints unreadable: {e}"),
+                    }
+                )
+            }
+            Err(e) => format!("down: {e}"),
+        };
+        if summary == self.last_summary {
+            return;
+        }
+        let previous = std::mem::replace(&mut self.last_summary, summary);
+        let previous = if previous.is_empty() {
+            "start".to_owned()
+        } else {
+            previous
+        };
+        if snapshot.outcome.is_ok() {
+            tracing::info!(from = %previous, to = %self.last_summary, "pacemaker state changed");
+        } else {
+            tracing::warn!(from = %previous, to = %self.last_summary, "pacemaker state changed");
+        }
+    }
+}
+
+fn envs(config: &PacemakerConfig) -> Vec<(&'static str, &OsStr)> {
+    match &config.cib_file {
+        Some(path) => vec![("CIB_file", path.as_os_str())],
+        None => Vec::new(),
+    }
+}
+
+/// Run crm_mon in `format`; switch `format` to Legacy for good if crm_mon rejects the option.
+async fn crm_mon(
+    config: &PacemakerConfig,
+    format: &mut OutputFormat,
+) -> Result<ClusterState, PollError> {
+    let output = run_crm_mon(config, *format).await?;
+    if *format == OutputFormat::Xml && rejects_output_as(&output) {
+        tracing::warn!(
+            stderr = output.stderr_line(),
+            "crm_mon does not know --output-as=xml (Pacemaker 1.1?); using --as-xml from now on"
+        );
+        *format = OutputFormat::Legacy;
+        return interpret(run_crm_mon(config, *format).await?);
+    }
+    interpret(output)
+}
+
+async fn run_crm_mon(config: &PacemakerConfig, format: OutputFormat) -> Result<Output, ToolError> {
+    command::run(
+        &config.crm_mon_path,
+        format.args(),
+        &envs(config),
+        config.timeout,
+    )
+    .await
+}
+
+async fn read_constraints(config: &PacemakerConfig) -> Result<Constraints, String> {
+    let output = command::run(
+        &config.cibadmin_path,
+        &["--query", "--scope", "constraints"],
+        &envs(config),
+        config.timeout,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!(
+            "cibadmin exited with {}: {}",
+            output.status,
+            output.stderr_line()
+        ));
+    }
+    constraints::parse(&output.stdout).map_err(|e| e.to_string())
+}
+
+/// crm_mon refused `--output-as`: a usage error with nothing on stdout.
+fn rejects_output_as(output: &Output) -> bool {
+    let stderr = output.stderr.to_ascii_lowercase();
+    output.stdout.trim().is_empty()
+        && !output.status.success()
+        && (output.status.code() == Some(CRM_EX_USAGE)
+            || stderr.contains("output-as")
+            || stderr.contains("unrecognized option")
+            || stderr.contains("unknown option"))
+}
+
+/// crm_mon's report decides; its exit status only explains output we could not read.
+fn interpret(output: Output) -> Result<ClusterState, PollError> {
+    match crm_mon::parse(&output.stdout) {
+        Ok(state) => Ok(state),
+        Err(e @ CrmMonError::Reported { .. }) => Err(e.into()),
+        Err(parse) if !output.status.success() => Err(PollError::Exited {
+            code: output.status.code(),
+            stderr: output.stderr_line().chars().take(200).collect(),
+            parse,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,546 @@
+//! The Pacemaker collector and the /pacemaker and /vip checks, against the real tools.
+//!
+//! - Offline: the three-controller scenarios made by scripts/pacemaker-scenarios.sh (real pcs,
+//!   crm_simulate, crm_mon and cibadmin) in a temp dir; one daemon per controller reads each CIB
+//!   through `cib_file`, so the test sees what each of the three daemons would say.
+//! - Live: the single-node cluster of the sandbox (`scripts/sandbox.sh up pacemaker`), with the
+//!   IPaddr2 VIP on veth ccdvip0: bans, moves, stops and a failing monitor, undone by Restore
+//!   guards even when an assertion fails.
+//! - Hostile crm_mon: missing, failing, garbage, hanging; the Galera check keeps answering.
+//!
+//! Needs root and the sandbox; a missing component fails the test, it never skips.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{lock, sandbox, Answer, Daemon, Restore};
+
+/// How long a change may take to show: the cluster settles (the sandbox verbs wait for that),
+/// then one 1 s poll.
+const SETTLE: Duration = Duration::from_secs(15);
+
+/// The scenario CIBs, made once per test binary by the real tools.
+fn scenarios() -> &'static Path {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = std::process::Command::new("bash")
+            .arg(common::repo().join("scripts/pacemaker-scenarios.sh"))
+            .arg(dir.path())
+            .output()
+            .expect("run scripts/pacemaker-scenarios.sh");
+        assert!(
+            out.status.success(),
+            "scripts/pacemaker-scenarios.sh failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = dir.path().to_owned();
+        (dir, path)
+    })
+    .1
+}
+
+/// A daemon reading scenario `name`'s CIB as node `node`; Galera off.
+fn offline(name: &str, node: &str) -> Daemon {
+    let cib = scenarios().join(format!("{name}.xml"));
+    assert!(cib.exists(), "{} missing", cib.display());
+    Daemon::start(&format!(
+        "node_name = \"{node}\"\n[listen]\n[galera]\nenabled = false\n\
+         [pacemaker]\nenabled = true\ninterval = \"1s\"\ntimeout = \"5s\"\ncib_file = \"{}\"\n\
+         [vip]\nenabled = true\n[[vip.vips]]\nresource = \"vip\"\n",
+        cib.display()
+    ))
+}
+
+/// Poll `path` until `want`, or fail with the last answer and the log.
+fn wait_for(d: &Daemon, path: &str, within: Duration, want: impl Fn(&Answer) -> bool) -> Answer {
+    let start = Instant::now();
+    loop {
+        let answer = d.get(path);
+        if want(&answer) {
+            return answer;
+        }
+        if start.elapsed() > within {
+            panic!(
+                "{path}: not as expected within {within:?}; last: {} {:?}\nlog:\n{}",
+                answer.status,
+                answer.body,
+                d.log_text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Wait for the first successful poll.
+fn wait_up(d: &Daemon) {
+    wait_for(d, "/metrics", Duration::from_secs(20), |a| {
+        a.body
+            .contains("clustercheckd_collector_up{collector=\"pacemaker\"} 1")
+    });
+}
+
+fn wait_metric(d: &Daemon, series: &str, value: Option<f64>) {
+    let start = Instant::now();
+    loop {
+        let got = d.metric(series);
+        if got == value {
+            return;
+        }
+        if start.elapsed() > SETTLE {
+            panic!(
+                "{series}: {got:?}, expected {value:?}\n{}",
+                d.get("/status").body
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn metric(d: &Daemon, series: &str) -> Option<f64> {
+    d.metric(series)
+}
+
+/// Every series on the page exactly once (stopped clone instances must not duplicate).
+fn assert_unique_series(page: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for line in page
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let series = line.rsplit_once(' ').map(|(s, _)| s).unwrap_or(line);
+        assert!(seen.insert(series.to_owned()), "duplicate series {series}");
+    }
+}
+
+const NODES: [&str; 3] = ["controller01", "controller02", "controller03"];
+
+/// The three daemons of a scenario: their /pacemaker and /vip answers and the sum of
+/// vip_held_locally, the value an alert on "nobody / two hold the VIP" looks at.
+fn three(name: &str) -> (Vec<Daemon>, Vec<u16>, Vec<u16>, f64) {
+    let daemons: Vec<Daemon> = NODES.iter().map(|n| offline(name, n)).collect();
+    daemons.iter().for_each(wait_up);
+    let pacemaker = daemons.iter().map(|d| d.get("/pacemaker").status).collect();
+    let vip = daemons.iter().map(|d| d.get("/vip").status).collect();
+    let held = daemons
+        .iter()
+        .map(|d| metric(d, "clustercheckd_vip_held_locally{vip=\"vip\"}").unwrap_or(f64::NAN))
+        .sum();
+    (daemons, pacemaker, vip, held)
+}
+
+#[test]
+fn offline_healthy_cluster_one_vip_holder_with_haproxy_beside_it() {
+    let (daemons, pacemaker, vip, held) = three("healthy");
+    assert_eq!(pacemaker, [200, 200, 200]);
+    assert_eq!(vip, [200, 503, 503]);
+    assert_eq!(held, 1.0, "exactly one node holds the VIP");
+    let d = &daemons[0];
+    let page = d.get("/metrics").body;
+    assert_unique_series(&page);
+    for series in [
+        "clustercheckd_pacemaker_quorate 1",
+        "clustercheckd_pacemaker_dc_present 1",
+        "clustercheckd_pacemaker_stonith_enabled 0",
+        "clustercheckd_pacemaker_nodes{state=\"online\"} 3",
+        "clustercheckd_vip_holder{vip=\"vip\",node=\"controller01\"} 1",
+        "clustercheckd_vip_colocation_satisfied{vip=\"vip\",resource=\"lb-haproxy-clone\"} 1",
+        "clustercheckd_pacemaker_resource_role{resource=\"lb-haproxy-clone\",primitive=\"lb-haproxy\",role=\"stopped\"} 2",
+        "clustercheckd_pacemaker_failed_actions 0",
+        "clustercheckd_collector_up{collector=\"pacemaker\"} 1",
+    ] {
+        assert!(page.contains(series), "missing {series}:\n{page}");
+    }
+    // The other controllers see the same holder.
+    assert_eq!(
+        metric(
+            &daemons[1],
+            "clustercheckd_vip_holder{vip=\"vip\",node=\"controller01\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        daemons[1].get("/vip").body,
+        "VIP vip: not here; Pacemaker runs it on controller01.\n"
+    );
+    let status = d.get("/status").body;
+    assert!(
+        status.contains("\"pacemaker\":") && status.contains("\"vip\":"),
+        "{status}"
+    );
+}
+
+#[test]
+fn offline_vip_moved_follows_to_controller02() {
+    let (daemons, pacemaker, vip, held) = three("vip-moved");
+    assert_eq!(pacemaker, [200, 200, 200]);
+    assert_eq!(vip, [503, 200, 503]);
+    assert_eq!(held, 1.0);
+    assert_eq!(
+        metric(
+            &daemons[1],
+            "clustercheckd_vip_colocation_satisfied{vip=\"vip\",resource=\"lb-haproxy-clone\"}"
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn offline_quorum_lost() {
+    // no-quorum-policy=ignore: the VIP keeps running on the lone node, but it has no quorum.
+    let d = offline("quorum-lost", "controller01");
+    wait_up(&d);
+    let answer = d.get("/pacemaker");
+    assert_eq!(answer.status, 503);
+    assert_eq!(
+        answer.body,
+        "Pacemaker: partition has no quorum (DC controller01).\n"
+    );
+    assert_eq!(d.get("/vip").status, 200);
+    assert_eq!(metric(&d, "clustercheckd_pacemaker_quorate"), Some(0.0));
+    // no-quorum-policy=stop: everything stops, so nobody holds the VIP.
+    let (_daemons, _pacemaker, vip, held) = three("quorum-lost-stop");
+    assert_eq!(vip, [503, 503, 503]);
+    assert_eq!(held, 0.0, "no node holds the VIP");
+    assert_eq!(
+        metric(
+            &_daemons[0],
+            "clustercheckd_vip_pacemaker_nodes{vip=\"vip\"}"
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &_daemons[0],
+            "clustercheckd_vip_colocation_satisfied{vip=\"vip\",resource=\"lb-haproxy-clone\"}"
+        ),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn offline_node_states() {
+    let d = offline("standby", "controller01");
+    wait_up(&d);
+    let answer = d.get("/pacemaker");
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (503, "Pacemaker: node controller01 is in standby.\n")
+    );
+    assert_eq!(
+        metric(&d, "clustercheckd_pacemaker_node_state{node=\"controller01\",type=\"member\",state=\"standby\"}"),
+        Some(1.0)
+    );
+    let d = offline("node-down", "controller02");
+    wait_up(&d);
+    assert_eq!(
+        d.get("/pacemaker").body,
+        "Pacemaker: node controller02 is offline.\n"
+    );
+    assert_eq!(
+        metric(&d, "clustercheckd_pacemaker_nodes{state=\"offline\"}"),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn offline_failures_fail_counts_bans_and_nested_resources() {
+    let d = offline("migration-threshold", "controller01");
+    wait_up(&d);
+    for (series, value) in [
+        ("clustercheckd_pacemaker_fail_count{node=\"controller01\",resource=\"vip\"}", 1.0),
+        ("clustercheckd_pacemaker_migration_threshold{node=\"controller01\",resource=\"vip\"}", 1.0),
+        ("clustercheckd_pacemaker_failed_actions", 1.0),
+        ("clustercheckd_pacemaker_failed_action{node=\"controller01\",resource=\"vip\",task=\"monitor\"}", 1.0),
+        ("clustercheckd_vip_holder{vip=\"vip\",node=\"controller02\"}", 1.0),
+    ] {
+        assert_eq!(metric(&d, series), Some(value), "{series}");
+    }
+    let d = offline("vip-banned", "controller01");
+    wait_up(&d);
+    assert_eq!(
+        metric(
+            &d,
+            "clustercheckd_pacemaker_ban{resource=\"vip\",node=\"controller01\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(d.get("/vip").status, 503);
+    let d = offline("bundle-group-clone", "controller01");
+    wait_up(&d);
+    let page = d.get("/metrics").body;
+    assert_unique_series(&page);
+    assert!(page.contains("clustercheckd_pacemaker_resource_role{resource=\"galera-grp-clone\",primitive=\"galera-svc\",role=\"started\"} 3"), "{page}");
+    assert!(page.contains("clustercheckd_pacemaker_resource_role{resource=\"rabbitmq-bundle\",primitive=\"rabbitmq\",role=\"started\"} 3"));
+    assert!(page.contains("clustercheckd_pacemaker_nodes{state=\"online\"} 6"));
+}
+
+// --- hostile crm_mon ---------------------------------------------------------------------------
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+/// A daemon whose crm_mon is `crm_mon`; Galera on, pointed at a socket that does not exist, so
+/// its check answers 503 at once: it must keep answering whatever crm_mon does.
+fn with_crm_mon(crm_mon: &Path) -> Daemon {
+    Daemon::start(&format!(
+        "node_name = \"vm\"\n[listen]\n[galera]\nsocket = \"/nonexistent/mysqld.sock\"\n\
+         [pacemaker]\nenabled = true\ninterval = \"1s\"\ntimeout = \"1s\"\ncrm_mon_path = \"{}\"\n\
+         cibadmin_path = \"/bin/true\"\n",
+        crm_mon.display()
+    ))
+}
+
+#[test]
+fn broken_crm_mon_reports_down_with_a_reason_and_galera_keeps_answering() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        (dir.path().join("no-such-crm_mon"), "not found"),
+        (
+            script(
+                dir.path(),
+                "failing",
+                "echo 'crm_mon: Connection to cluster failed' >&2; exit 102",
+            ),
+            "exited with 102",
+        ),
+        (
+            script(dir.path(), "garbage", "echo 'Segmentation fault <<<'"),
+            "not XML",
+        ),
+        (
+            script(dir.path(), "html", "echo '<html><body>hi</body></html>'"),
+            "expected <pacemaker-result>",
+        ),
+        (
+            script(dir.path(), "hanging", "sleep 29.5; echo never"),
+            "did not finish within 1.0 s",
+        ),
+    ];
+    for (crm_mon, reason) in &cases {
+        let d = with_crm_mon(crm_mon);
+        let start = Instant::now();
+        let answer = wait_for(&d, "/pacemaker", Duration::from_secs(5), |a| {
+            a.body.contains(reason)
+        });
+        assert_eq!(answer.status, 503, "{}", crm_mon.display());
+        // Within interval + timeout (+ scheduling slack).
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "{}: {:?}",
+            crm_mon.display(),
+            start.elapsed()
+        );
+        assert_eq!(
+            metric(&d, "clustercheckd_collector_up{collector=\"pacemaker\"}"),
+            Some(0.0)
+        );
+        assert_eq!(metric(&d, "clustercheckd_pacemaker_quorate"), None);
+        let galera = d.check();
+        assert_eq!(galera.status, 503);
+        assert!(
+            galera.elapsed < Duration::from_millis(500),
+            "galera check took {:?}",
+            galera.elapsed
+        );
+        assert!(galera.body.contains("Galera"), "{}", galera.body);
+        if crm_mon.ends_with("hanging") {
+            // Two more polls time out; each kills its child's whole group (the shell and its
+            // sleep), so at most the current poll's sleep is alive.
+            std::thread::sleep(Duration::from_millis(2500));
+            let out = std::process::Command::new("pgrep")
+                .args(["-fc", "^sleep 29.5$"])
+                .output()
+                .expect("pgrep");
+            let alive: u32 = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            assert!(alive <= 1, "{alive} hung crm_mon children left running");
+        }
+    }
+}
+
+#[test]
+fn old_crm_mon_without_output_as_falls_back_to_as_xml() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fixture = common::repo().join("tests/fixtures/pacemaker/live-healthy.crm_mon-legacy.xml");
+    // What Pacemaker 1.1's crm_mon does with an option it does not know.
+    let crm_mon = script(
+        dir.path(),
+        "crm_mon",
+        &format!(
+            "case \"$*\" in *--as-xml*) cat '{}';; *) echo \"crm_mon: unrecognized option '--output-as=xml'\" >&2; exit 64;; esac",
+            fixture.display()
+        ),
+    );
+    let d = with_crm_mon(&crm_mon);
+    wait_up(&d);
+    assert_eq!(
+        metric(
+            &d,
+            "clustercheckd_pacemaker_crm_mon_format{format=\"legacy\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(d.get("/pacemaker").status, 200);
+}
+
+// --- the live sandbox cluster ------------------------------------------------------------------
+
+fn live_node() -> String {
+    sandbox(&["up", "pacemaker"]);
+    sandbox(&["pacemaker", "node_name"]).trim().to_owned()
+}
+
+fn live(node: &str, extra: &str) -> Daemon {
+    let vip = common::env()
+        .get("PACEMAKER_VIP")
+        .expect("PACEMAKER_VIP in env.sh")
+        .clone();
+    let d = Daemon::start(&format!(
+        "node_name = \"{node}\"\n[listen]\n[galera]\nenabled = false\n\
+         [pacemaker]\nenabled = true\ninterval = \"1s\"\ntimeout = \"5s\"\n{extra}\n\
+         [vip]\nenabled = true\n[[vip.vips]]\nname = \"vip\"\nresource = \"vip\"\naddress = \"{vip}\"\n"
+    ));
+    wait_up(&d);
+    d
+}
+
+const HELD: &str = "clustercheckd_vip_held_locally{vip=\"vip\"}";
+
+#[test]
+fn live_vip_ban_move_and_stop_turn_vip_503_and_back() {
+    let _lock = lock("pacemaker");
+    let node = live_node();
+    let d = live(&node, "");
+    let answer = wait_for(&d, "/vip", SETTLE, |a| a.status == 200);
+    assert!(answer.body.contains("on ccdvip0"), "{}", answer.body);
+    assert_eq!(
+        metric(
+            &d,
+            &format!("clustercheckd_vip_holder{{vip=\"vip\",node=\"{node}\"}}")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&d, "clustercheckd_vip_agreement{vip=\"vip\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &d,
+            "clustercheckd_vip_colocation_satisfied{vip=\"vip\",resource=\"lb-haproxy-clone\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(d.get("/pacemaker").status, 200);
+
+    for (what, disturb, undo) in [
+        (
+            "ban",
+            ["pacemaker", "ban", "vip"],
+            ["pacemaker", "clear", "vip"],
+        ),
+        (
+            "move",
+            ["pacemaker", "move", "vip"],
+            ["pacemaker", "clear", "vip"],
+        ),
+        (
+            "stop",
+            ["pacemaker", "stop_resource", "vip"],
+            ["pacemaker", "start_resource", "vip"],
+        ),
+    ] {
+        let restore = Restore::new(move || {
+            sandbox(&undo);
+        });
+        sandbox(&disturb);
+        let answer = wait_for(&d, "/vip", SETTLE, |a| a.status == 503);
+        assert!(
+            answer.body.contains("runs it nowhere"),
+            "{what}: {}",
+            answer.body
+        );
+        wait_metric(&d, HELD, Some(0.0));
+        wait_metric(
+            &d,
+            "clustercheckd_vip_pacemaker_nodes{vip=\"vip\"}",
+            Some(0.0),
+        );
+        assert_eq!(
+            metric(
+                &d,
+                &format!("clustercheckd_vip_holder{{vip=\"vip\",node=\"{node}\"}}")
+            ),
+            None,
+            "{what}"
+        );
+        assert_eq!(
+            metric(&d, "clustercheckd_vip_agreement{vip=\"vip\"}"),
+            Some(1.0),
+            "{what}"
+        );
+        assert_eq!(
+            metric(
+                &d,
+                "clustercheckd_vip_colocation_satisfied{vip=\"vip\",resource=\"lb-haproxy-clone\"}"
+            ),
+            Some(0.0),
+            "{what}"
+        );
+        if what != "stop" {
+            assert_eq!(
+                metric(
+                    &d,
+                    &format!("clustercheckd_pacemaker_ban{{resource=\"vip\",node=\"{node}\"}}")
+                ),
+                Some(1.0),
+                "{what}"
+            );
+        }
+        drop(restore);
+        wait_for(&d, "/vip", SETTLE, |a| a.status == 200);
+        wait_metric(&d, HELD, Some(1.0));
+    }
+}
+
+#[test]
+fn live_dummy_monitor_failure_is_a_failed_action() {
+    let _lock = lock("pacemaker");
+    let node = live_node();
+    let d = live(&node, "");
+    let strict = live(&node, "fail_on_failed_actions = true");
+    assert_eq!(strict.get("/pacemaker").status, 200);
+    let _restore = Restore::new(|| {
+        sandbox(&["pacemaker", "cleanup", "dummy"]);
+    });
+    sandbox(&["pacemaker", "fail_dummy"]);
+    let series = format!("clustercheckd_pacemaker_failed_action{{node=\"{node}\",resource=\"dummy\",task=\"monitor\"}}");
+    wait_metric(&d, &series, Some(1.0));
+    wait_metric(
+        &d,
+        &format!("clustercheckd_pacemaker_fail_count{{node=\"{node}\",resource=\"dummy\"}}"),
+        Some(1.0),
+    );
+    // Recovered in place: the default check stays 200, the strict one says why it is not.
+    assert_eq!(d.get("/pacemaker").status, 200);
+    let answer = wait_for(&strict, "/pacemaker", SETTLE, |a| a.status == 503);
+    assert!(
+        answer.body.contains("dummy_monitor_5000"),
+        "{}",
+        answer.body
+    );
+    sandbox(&["pacemaker", "cleanup", "dummy"]);
+    wait_metric(&d, "clustercheckd_pacemaker_failed_actions", Some(0.0));
+    wait_for(&strict, "/pacemaker", SETTLE, |a| a.status == 200);
+}
