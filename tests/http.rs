@@ -203,3 +203,20 @@ fn check_config_validates_and_exits() {
     assert_eq!(output.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&output.stdout).contains("valid"));
 }
+
+#[test]
+fn sigterm_shuts_down_gracefully_and_frees_the_port() {
+    let mut daemon = daemon_without_database("");
+    assert_eq!(daemon.check().status, 503);
+    let status = daemon
+        .terminate(Duration::from_secs(5))
+        .expect("clustercheckd exits within 5 s of SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    let log = daemon.log_text();
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(log.contains("clustercheckd stopped"), "{log}");
+    assert!(
+        TcpStream::connect(daemon.addr()).is_err(),
+        "port still open"
+    );
+}

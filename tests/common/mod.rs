@@ -224,6 +224,21 @@ impl Daemon {
         }
     }
 
+    /// Send SIGTERM and wait (at most `within`) for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -239,7 +254,12 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// SIGTERM first, as systemd does, so the daemon's own shutdown path (which also ends any
+    /// crm_mon child) runs; SIGKILL only if it does not exit within a few seconds.
     fn drop(&mut self) {
+        if self.terminate(Duration::from_secs(5)).is_some() {
+            return;
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
