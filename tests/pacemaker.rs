@@ -251,7 +251,7 @@ fn offline_failures_fail_counts_bans_and_nested_resources() {
     let d = offline("migration-threshold", "controller01");
     wait_up(&d);
     for (series, value) in [
-        ("clustercheckd_pacemaker_fail_count{node=\"controller01\",resource=\"vip\"}", 1.0),
+        ("clustercheckd_pacemaker_resource_failures{node=\"controller01\",resource=\"vip\"}", 1.0),
         ("clustercheckd_pacemaker_migration_threshold{node=\"controller01\",resource=\"vip\"}", 1.0),
         ("clustercheckd_pacemaker_failed_actions", 1.0),
         ("clustercheckd_pacemaker_failed_action{node=\"controller01\",resource=\"vip\",task=\"monitor\"}", 1.0),
@@ -529,7 +529,7 @@ fn live_dummy_monitor_failure_is_a_failed_action() {
     wait_metric(&d, &series, Some(1.0));
     wait_metric(
         &d,
-        &format!("clustercheckd_pacemaker_fail_count{{node=\"{node}\",resource=\"dummy\"}}"),
+        &format!("clustercheckd_pacemaker_resource_failures{{node=\"{node}\",resource=\"dummy\"}}"),
         Some(1.0),
     );
     // Recovered in place: the default check stays 200, the strict one says why it is not.

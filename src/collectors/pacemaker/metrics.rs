@@ -270,7 +270,7 @@ fn render_cluster(e: &mut Exposition, c: &ClusterState) {
     for ((node, resource), (count, threshold)) in &fail_counts {
         let labels = [("node", *node), ("resource", *resource)];
         e.gauge(
-            "pacemaker_fail_count",
+            "pacemaker_resource_failures",
             "Failures of a resource on a node since the last cleanup (node_history fail-count).",
             &labels,
             *count as f64,
@@ -467,7 +467,7 @@ mod tests {
     fn failures_fail_counts_and_bans() {
         let text = page("migration-threshold", "controller01");
         assert!(text.contains(
-            "clustercheckd_pacemaker_fail_count{node=\"controller01\",resource=\"vip\"} 1"
+            "clustercheckd_pacemaker_resource_failures{node=\"controller01\",resource=\"vip\"} 1"
         ));
         assert!(text.contains(
             "clustercheckd_pacemaker_migration_threshold{node=\"controller01\",resource=\"vip\"} 1"
