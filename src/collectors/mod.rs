@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 pub mod galera;
+pub mod rabbitmq;
 
 /// What every collector reports about itself, exported as the shared
 /// `clustercheckd_collector_*{collector="..."}` series so one failing collector is visible

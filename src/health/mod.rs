@@ -2,3 +2,4 @@
 //! the time), unit-tested beside the rules, and the only place each rule is written down.
 
 pub mod galera;
+pub mod rabbitmq;

@@ -9,14 +9,31 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use axum::Router;
 
 use super::AppState;
 use crate::config::Compat;
 use crate::health::galera::verdict;
+use crate::health::rabbitmq::verdict as rabbitmq_verdict;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    // Any method, like the Galera check: HAProxy sends what `option httpchk` says.
+    Router::new().route("/rabbitmq", any(rabbitmq))
+}
+
+/// The RabbitMQ check (`option httpchk GET /rabbitmq`), from the latest snapshot.
+pub async fn rabbitmq(State(state): State<AppState>) -> Response {
+    let Some(watch) = &state.rabbitmq else {
+        return text(
+            false,
+            "RabbitMQ check is disabled in the configuration.\n".to_owned(),
+        );
+    };
+    let snapshot = watch.borrow().clone();
+    let verdict = rabbitmq_verdict(&snapshot, &state.config.rabbitmq, Instant::now());
+    state.check_counts.count_rabbitmq(verdict.healthy);
+    text(verdict.healthy, format!("{}\n", verdict.text))
 }
 
 pub async fn galera(State(state): State<AppState>) -> Response {

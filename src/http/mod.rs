@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::collectors::galera::GaleraWatch;
+use crate::collectors::rabbitmq::RabbitWatch;
 use crate::config::Config;
 
 mod check;
@@ -31,6 +32,7 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub galera: Option<GaleraWatch>,
+    pub rabbitmq: Option<RabbitWatch>,
     pub started: Instant,
     pub started_wall: std::time::SystemTime,
     pub check_counts: CheckCounts,
@@ -48,10 +50,21 @@ impl AppState {
         Self(Arc::new(Inner {
             config,
             galera,
+            rabbitmq: None,
             started: Instant::now(),
             started_wall: std::time::SystemTime::now(),
             check_counts: CheckCounts::default(),
         }))
+    }
+}
+
+impl AppState {
+    /// Add the RabbitMQ collector's snapshots. Only valid before the state is shared.
+    pub fn with_rabbitmq(mut self, rabbitmq: Option<RabbitWatch>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.rabbitmq = rabbitmq;
+        }
+        self
     }
 }
 
@@ -60,6 +73,8 @@ impl AppState {
 pub struct CheckCounts {
     pub galera_healthy: AtomicU64,
     pub galera_unhealthy: AtomicU64,
+    pub rabbitmq_healthy: AtomicU64,
+    pub rabbitmq_unhealthy: AtomicU64,
 }
 
 impl CheckCounts {
@@ -68,6 +83,15 @@ impl CheckCounts {
             &self.galera_healthy
         } else {
             &self.galera_unhealthy
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_rabbitmq(&self, healthy: bool) {
+        let counter = if healthy {
+            &self.rabbitmq_healthy
+        } else {
+            &self.rabbitmq_unhealthy
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }

@@ -11,8 +11,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::AppState;
-use crate::collectors::galera;
+use crate::collectors::{galera, rabbitmq};
 use crate::health::galera::verdict;
+use crate::health::rabbitmq::verdict as rabbitmq_verdict;
 use crate::metrics::Exposition;
 
 pub fn routes() -> Router<AppState> {
@@ -56,6 +57,24 @@ async fn metrics(State(state): State<AppState>) -> Response {
             );
         }
     }
+    if let Some(watch) = &state.rabbitmq {
+        let snapshot = watch.borrow().clone();
+        let config = &state.config.rabbitmq;
+        let verdict = rabbitmq_verdict(&snapshot, config, Instant::now());
+        rabbitmq::metrics::render(&mut e, &snapshot, config, &verdict);
+        let counts = &state.check_counts;
+        for (code, counter) in [
+            ("200", &counts.rabbitmq_healthy),
+            ("503", &counts.rabbitmq_unhealthy),
+        ] {
+            e.counter(
+                "check_requests_total",
+                "Health checks answered, by check and status code.",
+                &[("check", "rabbitmq"), ("code", code)],
+                counter.load(Ordering::Relaxed) as f64,
+            );
+        }
+    }
     let mut response = e.encode().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -73,6 +92,10 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
     });
     if let Some(watch) = &state.galera {
         body["galera"] = galera_status(&watch.borrow(), &state, now);
+    }
+    if let Some(watch) = &state.rabbitmq {
+        let snapshot = watch.borrow().clone();
+        body["rabbitmq"] = rabbitmq_status(&snapshot, &state, now);
     }
     Json(body)
 }
@@ -98,6 +121,47 @@ fn galera_status(snapshot: &galera::GaleraSnapshot, state: &AppState, now: Insta
         section["provider_version"] = json!(s.provider_version);
         section["wsrep"] = json!(s);
         section["members"] = json!(polled.members);
+    }
+    section
+}
+
+fn rabbitmq_status(snapshot: &rabbitmq::RabbitSnapshot, state: &AppState, now: Instant) -> Value {
+    let config = &state.config.rabbitmq;
+    let verdict = rabbitmq_verdict(snapshot, config, now);
+    let age = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t).as_secs_f64());
+    let mut section = json!({
+        "healthy": verdict.healthy,
+        "reason": verdict.text,
+        "expected_nodes": config.expected_nodes,
+        "snapshot_age_seconds": age(snapshot.cluster.taken_at),
+        "collector": snapshot.cluster.stats,
+        "error": snapshot.cluster.outcome.as_ref().err().map(|e| e.to_string()),
+        "probe": {
+            "enabled": config.probe,
+            "age_seconds": age(snapshot.probe.taken_at),
+            "last": snapshot.probe.outcome,
+            "duration_seconds": snapshot.probe.duration.as_secs_f64(),
+            "counts": snapshot.probe.counts,
+        },
+        "queues": {
+            "enabled": config.scan_queues,
+            "age_seconds": age(snapshot.queues.taken_at),
+            "collector": snapshot.queues.stats,
+            "summary": snapshot.queues.outcome.as_ref().ok().map(|s| s.as_ref()),
+            "error": snapshot.queues.outcome.as_ref().err().map(|e| e.to_string()),
+        },
+        "api_calls": snapshot.api_calls,
+    });
+    if let Some(cluster) = snapshot.cluster() {
+        section["node"] = json!(cluster.overview.node);
+        section["cluster_name"] = json!(cluster.overview.cluster_name);
+        section["rabbitmq_version"] = json!(cluster.overview.rabbitmq_version);
+        section["erlang_version"] = json!(cluster.overview.erlang_version);
+        section["mirroring_supported"] = json!(cluster.mirroring_supported());
+        section["nodes"] = json!(cluster.nodes);
+        section["alarms"] = json!(cluster.alarms);
+        section["alarms_source"] = json!(cluster.alarms_source);
+        section["policies"] = json!(rabbitmq::policy_checks(snapshot, config));
     }
     section
 }
