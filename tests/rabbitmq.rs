@@ -160,7 +160,12 @@ fn healthy_cluster_is_200_everywhere_with_the_expected_metrics() {
                 1.0,
             ),
         ] {
-            assert_eq!(d.metric(series), Some(value), "{series} on daemon {}", i + 1);
+            assert_eq!(
+                d.metric(series),
+                Some(value),
+                "{series} on daemon {}",
+                i + 1
+            );
         }
         for (j, name) in names.iter().enumerate() {
             assert_eq!(
@@ -194,7 +199,10 @@ fn healthy_cluster_is_200_everywhere_with_the_expected_metrics() {
             d.metric("clustercheckd_rabbitmq_queues_unsynchronised_mirrors"),
             Some(0.0)
         );
-        assert_eq!(d.metric("clustercheckd_rabbitmq_queues_unprotected"), Some(0.0));
+        assert_eq!(
+            d.metric("clustercheckd_rabbitmq_queues_unprotected"),
+            Some(0.0)
+        );
         let rtt = d
             .metric("clustercheckd_rabbitmq_probe_round_trip_seconds")
             .expect("round trip exported");
@@ -230,7 +238,11 @@ fn base64(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -267,7 +279,11 @@ fn stopped_ram_node_is_seen_stopped_by_its_peers_and_503_by_itself() {
     );
     let answer = rabbit_check(&peer);
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(answer.body.contains("2 of 3 nodes running"), "{}", answer.body);
+    assert!(
+        answer.body.contains("2 of 3 nodes running"),
+        "{}",
+        answer.body
+    );
 
     let answer = wait_status(&own, 503, Duration::from_secs(10));
     assert!(
@@ -280,7 +296,10 @@ fn stopped_ram_node_is_seen_stopped_by_its_peers_and_503_by_itself() {
         own.metric("clustercheckd_collector_up{collector=\"rabbitmq\"}"),
         Some(0.0)
     );
-    assert_eq!(own.metric("clustercheckd_rabbitmq_probe_success"), Some(0.0));
+    assert_eq!(
+        own.metric("clustercheckd_rabbitmq_probe_success"),
+        Some(0.0)
+    );
 
     sandbox(&["rabbitmq", "start_app", "3"]);
     wait_status(&own, 200, Duration::from_secs(30));
@@ -336,10 +355,20 @@ fn memory_alarm_is_named_everywhere_and_fails_only_the_strict_local_node() {
     }
     let answer = wait_status(&strict[1], 503, Duration::from_secs(10));
     assert!(answer.body.contains(&alarm), "{}", answer.body);
-    assert!(answer.body.contains("fail_on_local_alarm"), "{}", answer.body);
+    assert!(
+        answer.body.contains("fail_on_local_alarm"),
+        "{}",
+        answer.body
+    );
     for i in [0, 2] {
         let answer = rabbit_check(&strict[i]);
-        assert_eq!(answer.status, 200, "strict daemon {}: {}", i + 1, answer.body);
+        assert_eq!(
+            answer.status,
+            200,
+            "strict daemon {}: {}",
+            i + 1,
+            answer.body
+        );
     }
 
     sandbox(&["rabbitmq", "alarm", "2", "off"]);
@@ -444,7 +473,10 @@ fn wrong_credentials_say_so_and_leave_galera_alone() {
     let log = d.log_text();
     assert!(log.contains("authentication failed"), "{log}");
     for page in [log, d.get("/status").body, d.get("/metrics").body] {
-        assert!(!page.contains("not-the-password"), "password leaked: {page}");
+        assert!(
+            !page.contains("not-the-password"),
+            "password leaked: {page}"
+        );
     }
 }
 
@@ -535,7 +567,10 @@ fn hostile_management_api_is_bounded_and_reported() {
             |a| a.status == 503 && a.body.contains(expect),
         );
         assert!(started.elapsed() < Duration::from_secs(6));
-        assert!(answer.elapsed < Duration::from_millis(500), "checks answer from memory");
+        assert!(
+            answer.elapsed < Duration::from_millis(500),
+            "checks answer from memory"
+        );
         assert_eq!(
             d.metric("clustercheckd_collector_up{collector=\"rabbitmq\"}"),
             Some(0.0)
@@ -548,6 +583,9 @@ fn hostile_management_api_is_bounded_and_reported() {
         let duration = d
             .metric("clustercheckd_collector_poll_duration_seconds{collector=\"rabbitmq\"}")
             .expect("poll duration");
-        assert!(duration < 1.5, "a poll took {duration} s with a 1 s timeout");
+        assert!(
+            duration < 1.5,
+            "a poll took {duration} s with a 1 s timeout"
+        );
     }
 }

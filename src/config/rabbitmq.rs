@@ -151,12 +151,14 @@ impl RabbitmqConfig {
             Some(path) => read_credentials_file(path)?,
             None => (None, None),
         };
-        let user = self.user.clone().or(file_user).ok_or_else(|| {
-            ConfigError::Invalid {
+        let user = self
+            .user
+            .clone()
+            .or(file_user)
+            .ok_or_else(|| ConfigError::Invalid {
                 key: "rabbitmq.user",
                 message: "must be set (here or in rabbitmq.credentials_file)".to_owned(),
-            }
-        })?;
+            })?;
         let password = self
             .password
             .clone()
@@ -179,7 +181,10 @@ impl RabbitmqConfig {
             return invalid("rabbitmq.interval", "must be at least 500ms");
         }
         if self.queue_interval < self.interval {
-            return invalid("rabbitmq.queue_interval", "must be at least rabbitmq.interval");
+            return invalid(
+                "rabbitmq.queue_interval",
+                "must be at least rabbitmq.interval",
+            );
         }
         if self.timeout < Duration::from_millis(100) {
             return invalid("rabbitmq.timeout", "must be at least 100ms");
@@ -324,7 +329,11 @@ mod tests {
             enabled: true,
             ..RabbitmqConfig::default()
         };
-        assert!(c.validate().unwrap_err().to_string().contains("rabbitmq.user"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("rabbitmq.user"));
     }
 
     #[test]
@@ -333,11 +342,19 @@ mod tests {
             queue_interval: Duration::from_secs(1),
             ..RabbitmqConfig::default()
         };
-        assert!(c.validate().unwrap_err().to_string().contains("rabbitmq.queue_interval"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("rabbitmq.queue_interval"));
         let c = RabbitmqConfig {
             management_url: "https://x".into(),
             ..RabbitmqConfig::default()
         };
-        assert!(c.validate().unwrap_err().to_string().contains("rabbitmq.management_url"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("rabbitmq.management_url"));
     }
 }

@@ -119,9 +119,9 @@ impl Reason {
             Reason::AuthenticationFailed(error) => {
                 format!("{NODE} state unknown: management API authentication failed ({error}).")
             }
-            Reason::ApiFailed(error) => format!(
-                "{NODE} state unknown: {error} (is the node or its app stopped?)."
-            ),
+            Reason::ApiFailed(error) => {
+                format!("{NODE} state unknown: {error} (is the node or its app stopped?).")
+            }
             Reason::NotListed { node } => {
                 format!("{NODE} {node} is not listed among the cluster's nodes.")
             }
@@ -443,7 +443,11 @@ mod tests {
         };
         let v = judge(state(), failed.clone(), &RabbitmqConfig::default());
         assert!(!v.healthy);
-        assert!(v.text.contains("AMQP round trip failed: connect"), "{}", v.text);
+        assert!(
+            v.text.contains("AMQP round trip failed: connect"),
+            "{}",
+            v.text
+        );
         let lenient = RabbitmqConfig {
             fail_on_probe_failure: false,
             ..RabbitmqConfig::default()
@@ -457,11 +461,19 @@ mod tests {
         let mut s = snapshot(state(), ok(), now);
         s.cluster.outcome = Err(ApiError::Unreachable("connection refused".into()));
         let v = verdict(&s, &RabbitmqConfig::default(), now);
-        assert!(!v.healthy && v.text.contains("connection refused"), "{}", v.text);
+        assert!(
+            !v.healthy && v.text.contains("connection refused"),
+            "{}",
+            v.text
+        );
         s.cluster.outcome = Err(ApiError::AuthenticationFailed("HTTP 401 for user x".into()));
         let v = verdict(&s, &RabbitmqConfig::default(), now);
         assert!(v.text.contains("authentication failed"), "{}", v.text);
-        let v = verdict(&s, &RabbitmqConfig::default(), now + Duration::from_secs(31));
+        let v = verdict(
+            &s,
+            &RabbitmqConfig::default(),
+            now + Duration::from_secs(31),
+        );
         assert!(matches!(v.reason, Reason::Stale { .. }));
         let v = verdict(&RabbitSnapshot::initial(), &RabbitmqConfig::default(), now);
         assert_eq!(v.reason, Reason::NeverPolled);
@@ -481,7 +493,10 @@ mod tests {
         let checks = check_policies(&expected, &wrong, true);
         assert!(checks[0].present && !checks[0].matching);
         let problem = checks[0].problem.clone().unwrap_or_default();
-        assert!(problem.contains("pattern") && problem.contains("definition"), "{problem}");
+        assert!(
+            problem.contains("pattern") && problem.contains("definition"),
+            "{problem}"
+        );
     }
 
     /// RabbitMQ 4.x (from the documented 4.x API; 4.x cannot run in this sandbox): the policy
@@ -491,7 +506,11 @@ mod tests {
         let mut s = state();
         s.overview.rabbitmq_version = "4.0.5".into();
         assert!(!s.mirroring_supported());
-        let checks = check_policies(&[ExpectedPolicy::ha_all()], &s.policies, s.mirroring_supported());
+        let checks = check_policies(
+            &[ExpectedPolicy::ha_all()],
+            &s.policies,
+            s.mirroring_supported(),
+        );
         assert!(checks[0].present && checks[0].matching && !checks[0].effective);
         assert!(checks[0].problem.as_deref().unwrap_or("").contains("4.x"));
     }

@@ -132,7 +132,10 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(config: &RabbitmqConfig, credentials: RabbitmqCredentials) -> Result<Self, ApiError> {
+    pub fn new(
+        config: &RabbitmqConfig,
+        credentials: RabbitmqCredentials,
+    ) -> Result<Self, ApiError> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.timeout)
             .timeout(config.timeout)
@@ -165,7 +168,10 @@ impl Client {
         let response = self
             .http
             .get(&url)
-            .basic_auth(&self.credentials.user, Some(self.credentials.password.expose()))
+            .basic_auth(
+                &self.credentials.user,
+                Some(self.credentials.password.expose()),
+            )
             .send()
             .await
             .map_err(|e| self.transport_error(e))?;
@@ -239,8 +245,12 @@ impl Client {
     }
 
     pub async fn nodes(&self) -> Result<Vec<Node>, ApiError> {
-        self.get_json("nodes", &format!("/api/nodes?columns={NODE_COLUMNS}"), false)
-            .await
+        self.get_json(
+            "nodes",
+            &format!("/api/nodes?columns={NODE_COLUMNS}"),
+            false,
+        )
+        .await
     }
 
     pub async fn policies(&self) -> Result<Vec<Policy>, ApiError> {

@@ -181,7 +181,10 @@ pub fn render(
         }
     }
     for check in policy_checks(snapshot, config).unwrap_or_default() {
-        let labels = [("vhost", check.vhost.as_str()), ("policy", check.name.as_str())];
+        let labels = [
+            ("vhost", check.vhost.as_str()),
+            ("policy", check.name.as_str()),
+        ];
         e.flag(
             "rabbitmq_policy_present",
             "1 when the expected policy exists.",

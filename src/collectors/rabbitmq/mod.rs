@@ -149,9 +149,7 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> Result<(RabbitWatch, Vec<tokio::task::JoinHandle<()>>), ApiError> {
     let client = Client::new(&config, credentials.clone())?;
-    let probe = config
-        .probe
-        .then(|| Probe::new(&config, &credentials));
+    let probe = config.probe.then(|| Probe::new(&config, &credentials));
     let (tx, rx) = watch::channel(Arc::new(RabbitSnapshot::initial()));
     let tx = Arc::new(tx);
     let mut tasks = vec![tokio::spawn(
@@ -183,7 +181,11 @@ struct ClusterPoller {
 }
 
 impl ClusterPoller {
-    async fn run(mut self, tx: Arc<watch::Sender<Arc<RabbitSnapshot>>>, shutdown: CancellationToken) {
+    async fn run(
+        mut self,
+        tx: Arc<watch::Sender<Arc<RabbitSnapshot>>>,
+        shutdown: CancellationToken,
+    ) {
         tracing::info!(management_url = %self.config.management_url,
             amqp = %format!("{}:{}", self.config.amqp_host, self.config.amqp_port),
             interval = ?self.config.interval, probe = self.config.probe, "rabbitmq poller started");
@@ -365,8 +367,12 @@ async fn queue_loop(
                 if last_error.take().is_some() {
                     tracing::info!("rabbitmq queue scan works again");
                 }
-                tracing::debug!(queues = summary.total, bytes = summary.bytes,
-                    seconds = (finished - started).as_secs_f64(), "rabbitmq queue scan done");
+                tracing::debug!(
+                    queues = summary.total,
+                    bytes = summary.bytes,
+                    seconds = (finished - started).as_secs_f64(),
+                    "rabbitmq queue scan done"
+                );
             }
             Err(error) => {
                 let text = error.to_string();
@@ -392,7 +398,11 @@ async fn queue_loop(
 }
 
 /// One queue scan under the caps and the call timeout (reqwest's covers the whole body).
-async fn scan(client: &Client, config: &RabbitmqConfig, rules: &Rules) -> Result<QueueSummary, ApiError> {
+async fn scan(
+    client: &Client,
+    config: &RabbitmqConfig,
+    rules: &Rules,
+) -> Result<QueueSummary, ApiError> {
     let path = format!("/api/queues?disable_stats=true&columns={}", queues::COLUMNS);
     let response = client.get("queues", &path, false).await?;
     let mut scan = Scan::new(rules, config.max_queues, config.max_queue_bytes);
@@ -405,7 +415,10 @@ async fn scan(client: &Client, config: &RabbitmqConfig, rules: &Rules) -> Result
 }
 
 /// The expected policies checked against what the node reports; used by metrics and /status.
-pub fn policy_checks(snapshot: &RabbitSnapshot, config: &RabbitmqConfig) -> Option<Vec<PolicyCheck>> {
+pub fn policy_checks(
+    snapshot: &RabbitSnapshot,
+    config: &RabbitmqConfig,
+) -> Option<Vec<PolicyCheck>> {
     snapshot.cluster().map(|state| {
         crate::health::rabbitmq::check_policies(
             &config.expected_policies,

@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 
 use async_rs::traits::Reactor;
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPUri, AMQPUserInfo};
 use lapin::{AsyncTcpStream, BasicProperties, Connection, ConnectionProperties, Event};
@@ -41,8 +39,12 @@ pub enum ProbeOutcome {
         round_trip: Duration,
     },
     /// The broker blocked our publish: a resource alarm is in effect somewhere in the cluster.
-    Blocked { reason: String },
-    Failed { error: String },
+    Blocked {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 impl ProbeOutcome {
@@ -151,22 +153,20 @@ impl Probe {
         let runtime = async_rs::Runtime::tokio_current();
         let addr_text = self.addr_text.clone();
         let connect = async move |uri: AMQPUri, runtime: async_rs::TokioRuntime| {
-            let addr: SocketAddr = match tokio::net::lookup_host((
-                uri.authority.host.as_str(),
-                uri.authority.port,
-            ))
-            .await
-            .ok()
-            .and_then(|mut addrs| addrs.next())
-            {
-                Some(addr) => addr,
-                None => {
-                    return Err(lapin::Error::from(std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        format!("cannot resolve {addr_text}"),
-                    )))
-                }
-            };
+            let addr: SocketAddr =
+                match tokio::net::lookup_host((uri.authority.host.as_str(), uri.authority.port))
+                    .await
+                    .ok()
+                    .and_then(|mut addrs| addrs.next())
+                {
+                    Some(addr) => addr,
+                    None => {
+                        return Err(lapin::Error::from(std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            format!("cannot resolve {addr_text}"),
+                        )))
+                    }
+                };
             let stream = runtime.tcp_connect_addr(addr).await?;
             // Keep our own handle on the socket: see the module comment.
             let duplicate = stream.get_ref().as_fd().try_clone_to_owned()?;

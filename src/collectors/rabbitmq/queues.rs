@@ -389,7 +389,14 @@ mod tests {
 
     #[test]
     fn garbage_and_truncation_are_errors() {
-        for bad in ["{}", "[1,2]", "[{\"name\":\"a\"}", "not json", "[{\"name\":5}]", "[] x"] {
+        for bad in [
+            "{}",
+            "[1,2]",
+            "[{\"name\":\"a\"}",
+            "not json",
+            "[{\"name\":5}]",
+            "[] x",
+        ] {
             assert!(
                 scan_in_chunks(bad, 2, &rules()).is_err(),
                 "{bad} should be an error"
