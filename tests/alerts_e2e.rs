@@ -190,7 +190,16 @@ fn shortened_rules() -> tempfile::TempDir {
 }
 
 fn daemons() -> Vec<Daemon> {
-    (1..=3).map(|n| Daemon::galera(n, "")).collect()
+    // RabbitMQ too, so the RabbitMQ rules find their series.
+    (1..=3)
+        .map(|n| {
+            Daemon::start(&format!(
+                "{}{}",
+                common::galera_section(n, ""),
+                common::rabbitmq_section(n, "")
+            ))
+        })
+        .collect()
 }
 
 fn targets(daemons: &[Daemon]) -> Vec<String> {

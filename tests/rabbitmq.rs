@@ -23,10 +23,6 @@ fn mgmt_port(n: u8) -> u16 {
     env_num("RABBITMQ_MGMT_PORT_BASE") + u16::from(n)
 }
 
-fn amqp_port(n: u8) -> u16 {
-    env_num("RABBITMQ_AMQP_PORT_BASE") + u16::from(n)
-}
-
 fn password() -> String {
     env()["RABBITMQ_PASSWORD"].clone()
 }
@@ -40,14 +36,8 @@ fn nodename(n: u8) -> String {
 /// A `[rabbitmq]` section for sandbox node `n`, fast intervals, Galera off.
 fn section(n: u8, extra: &str) -> String {
     format!(
-        "[galera]\nenabled = false\n[rabbitmq]\nenabled = true\ninterval = \"1s\"\n\
-         queue_interval = \"2s\"\ntimeout = \"2s\"\nprobe_timeout = \"2s\"\n\
-         management_url = \"http://127.0.0.1:{}\"\namqp_port = {}\nuser = \"{}\"\n\
-         password = \"{}\"\n{extra}\n",
-        mgmt_port(n),
-        amqp_port(n),
-        env()["RABBITMQ_USER"],
-        password()
+        "[galera]\nenabled = false\n{}",
+        common::rabbitmq_section(n, extra)
     )
 }
 
