@@ -18,6 +18,9 @@ use figment::Figment;
 use serde::Deserialize;
 
 pub mod mycnf;
+mod rabbitmq;
+
+pub use rabbitmq::{ExpectedPolicy, RabbitmqConfig, RabbitmqCredentials};
 
 /// Prefix of the environment variables; nesting uses a double underscore:
 /// `CLUSTERCHECKD_GALERA__INTERVAL=2s` sets `[galera] interval`.
@@ -39,6 +42,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("configuration: key `rabbitmq.credentials_file`: {0}")]
+    CredentialsFile(String),
     #[error("configuration: key `galera.defaults_file`: {0}")]
     DefaultsFile(#[from] mycnf::MyCnfError),
 }
@@ -64,6 +69,7 @@ pub struct Config {
     pub galera: GaleraConfig,
     pub pacemaker: PacemakerConfig,
     pub vip: VipConfig,
+    pub rabbitmq: RabbitmqConfig,
 }
 
 impl Default for Config {
@@ -75,6 +81,7 @@ impl Default for Config {
             galera: GaleraConfig::default(),
             pacemaker: PacemakerConfig::default(),
             vip: VipConfig::default(),
+            rabbitmq: RabbitmqConfig::default(),
         }
     }
 }
@@ -557,7 +564,7 @@ impl Config {
             // Reading the defaults file now makes a missing or broken file a start-up error.
             g.endpoint()?;
         }
-        Ok(())
+        self.rabbitmq.validate()
     }
 }
 
@@ -783,7 +790,9 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/clustercheckd.toml");
         let text = std::fs::read_to_string(&path).expect("config/clustercheckd.toml exists");
         // The example names real deployment paths; strip the credentials file so it loads here.
-        let text = text.replace("defaults_file = ", "# defaults_file = ");
+        let text = text
+            .replace("defaults_file = ", "# defaults_file = ")
+            .replace("credentials_file = ", "# credentials_file = ");
         load_toml(&text).expect("the example config is valid");
         for key in [
             "node_name",
@@ -821,6 +830,22 @@ mod tests {
             "name",
             "resource",
             "address",
+            "queue_interval",
+            "management_url",
+            "amqp_host",
+            "amqp_port",
+            "credentials_file",
+            "vhost",
+            "expected_policies",
+            "fail_on_local_alarm",
+            "fail_on_partition",
+            "fail_on_probe_failure",
+            "require_cluster_member",
+            "max_queues",
+            "max_queue_bytes",
+            "probe",
+            "probe_timeout",
+            "scan_queues",
         ] {
             assert!(
                 text.contains(&format!("{key} =")),

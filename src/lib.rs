@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::http::{AppState, Limits};
+use crate::http::{AppState, Limits, Watches};
 
 /// The listeners, bound by the caller before anything else starts (so a port clash is a start-up
 /// error, and tests can bind port 0).
@@ -58,11 +58,21 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     } else {
         None
     };
+    let rabbitmq = if config.rabbitmq.enabled {
+        start_rabbitmq(&config, &shutdown, &mut tasks)
+    } else {
+        None
+    };
     let limits = Limits {
         header_read_timeout: config.listen.header_read_timeout,
         max_connections: config.listen.max_connections,
     };
-    let state = AppState::new(config, galera).with_pacemaker(pacemaker);
+    let watches = Watches {
+        galera,
+        pacemaker,
+        rabbitmq,
+    };
+    let state = AppState::new(config, watches);
     let with_pages = listeners.metrics.is_none();
     tasks.push(tokio::spawn(http::serve(
         listeners.check,
@@ -80,5 +90,30 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     }
     for task in tasks {
         let _ = task.await;
+    }
+}
+
+fn start_rabbitmq(
+    config: &Config,
+    shutdown: &CancellationToken,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Option<collectors::rabbitmq::RabbitWatch> {
+    // Validated at load time; a credentials file removed since then still must not panic.
+    let credentials = match config.rabbitmq.credentials() {
+        Ok(credentials) => credentials,
+        Err(error) => {
+            tracing::error!(%error, "rabbitmq collector not started");
+            return None;
+        }
+    };
+    match collectors::rabbitmq::spawn(config.rabbitmq.clone(), credentials, shutdown.clone()) {
+        Ok((watch, handles)) => {
+            tasks.extend(handles);
+            Some(watch)
+        }
+        Err(error) => {
+            tracing::error!(%error, "rabbitmq collector not started");
+            None
+        }
     }
 }

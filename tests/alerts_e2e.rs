@@ -222,7 +222,16 @@ fn shortened_rules() -> tempfile::TempDir {
 }
 
 fn daemons() -> Vec<Daemon> {
-    (1..=3).map(|n| Daemon::galera(n, "")).collect()
+    // RabbitMQ too, so the RabbitMQ rules find their series.
+    (1..=3)
+        .map(|n| {
+            Daemon::start(&format!(
+                "{}{}",
+                common::galera_section(n, ""),
+                common::rabbitmq_section(n, "")
+            ))
+        })
+        .collect()
 }
 
 /// A daemon watching the sandbox's live Pacemaker and its VIP (read-only), Galera off. Waits

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 pub mod galera;
 pub mod pacemaker;
+pub mod rabbitmq;
 
 /// What every collector reports about itself, exported as the shared
 /// `clustercheckd_collector_*{collector="..."}` series so one failing collector is visible

@@ -3,4 +3,5 @@
 
 pub mod galera;
 pub mod pacemaker;
+pub mod rabbitmq;
 pub mod vip;

@@ -3,7 +3,7 @@
 //! The Galera check answers any method (`OPTIONS / HTTP/1.0` is what a bare `option httpchk`
 //! sends; GET and HEAD are common too) on any path not claimed by another endpoint, as
 //! clustercheck under xinetd did. `/pacemaker`, `/vip` and `/vip/NAME` are checks of the same
-//! kind (any method, text/plain, `Connection: close`, 200 or 503).
+//! kind (any method, text/plain, `Connection: close`, 200 or 503), and so is `/rabbitmq`.
 
 use std::time::Instant;
 
@@ -16,9 +16,12 @@ use axum::Router;
 use super::{AppState, CheckCounts};
 use crate::config::Compat;
 use crate::health::galera::verdict;
+use crate::health::rabbitmq::verdict as rabbitmq_verdict;
 
 pub fn routes() -> Router<AppState> {
+    // Any method, like the Galera check: HAProxy sends what `option httpchk` says.
     Router::new()
+        .route("/rabbitmq", any(rabbitmq))
         .route("/pacemaker", any(pacemaker))
         .route("/vip", any(vip))
         .route("/vip/{name}", any(vip_one))
@@ -80,6 +83,20 @@ fn vip_check(state: &AppState, only: Option<&str>) -> Response {
     text(verdict.healthy, format!("{}\n", verdict.reason))
 }
 
+/// The RabbitMQ check (`option httpchk GET /rabbitmq`), from the latest snapshot.
+pub async fn rabbitmq(State(state): State<AppState>) -> Response {
+    let Some(watch) = &state.rabbitmq else {
+        return text(
+            false,
+            "RabbitMQ check is disabled in the configuration.\n".to_owned(),
+        );
+    };
+    let snapshot = watch.borrow().clone();
+    let verdict = rabbitmq_verdict(&snapshot, &state.config.rabbitmq, Instant::now());
+    CheckCounts::count_in(&state.check_counts.rabbitmq, verdict.healthy);
+    text(verdict.healthy, format!("{}\n", verdict.text))
+}
+
 pub async fn galera(State(state): State<AppState>) -> Response {
     let Some(galera) = &state.galera else {
         return text(
@@ -90,7 +107,7 @@ pub async fn galera(State(state): State<AppState>) -> Response {
     let snapshot = galera.borrow().clone();
     let config = &state.config.galera;
     let verdict = verdict(&snapshot, config, Instant::now());
-    state.check_counts.count(verdict.healthy);
+    CheckCounts::count_in(&state.check_counts.galera, verdict.healthy);
     let body = match config.compat {
         Compat::Native => format!("{}\n", verdict.text),
         Compat::Percona => verdict.reason.percona().to_owned(),

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::collectors::galera::GaleraWatch;
 use crate::collectors::pacemaker::PacemakerWatch;
+use crate::collectors::rabbitmq::RabbitWatch;
 use crate::config::Config;
 
 mod check;
@@ -35,6 +36,7 @@ pub struct Inner {
     pub galera: Option<GaleraWatch>,
     /// Also feeds the VIP checks (`[vip]` needs `[pacemaker]`).
     pub pacemaker: Option<PacemakerWatch>,
+    pub rabbitmq: Option<RabbitWatch>,
     pub started: Instant,
     pub started_wall: std::time::SystemTime,
     pub check_counts: CheckCounts,
@@ -47,50 +49,51 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// The collectors' snapshot channels; `None` for a disabled subsystem.
+#[derive(Default)]
+pub struct Watches {
+    pub galera: Option<GaleraWatch>,
+    /// Also feeds the VIP checks (`[vip]` needs `[pacemaker]`).
+    pub pacemaker: Option<PacemakerWatch>,
+    pub rabbitmq: Option<RabbitWatch>,
+}
+
 impl AppState {
-    pub fn new(config: Config, galera: Option<GaleraWatch>) -> Self {
+    pub fn new(config: Config, watches: Watches) -> Self {
         Self(Arc::new(Inner {
             config,
-            galera,
-            pacemaker: None,
+            galera: watches.galera,
+            pacemaker: watches.pacemaker,
+            rabbitmq: watches.rabbitmq,
             started: Instant::now(),
             started_wall: std::time::SystemTime::now(),
             check_counts: CheckCounts::default(),
         }))
     }
-
-    /// Add the Pacemaker collector's snapshots; called once, before the state is shared.
-    pub fn with_pacemaker(mut self, pacemaker: Option<PacemakerWatch>) -> Self {
-        match Arc::get_mut(&mut self.0) {
-            Some(inner) => inner.pacemaker = pacemaker,
-            None => debug_assert!(false, "with_pacemaker after the state was shared"),
-        }
-        self
-    }
 }
 
-/// Answered checks by verdict, for `clustercheckd_check_requests_total`.
+/// Answered checks by verdict, for `clustercheckd_check_requests_total`: [200, 503] per check.
 #[derive(Default)]
 pub struct CheckCounts {
-    pub galera_healthy: AtomicU64,
-    pub galera_unhealthy: AtomicU64,
-    /// /pacemaker and /vip answers: [200, 503].
+    pub galera: [AtomicU64; 2],
     pub pacemaker: [AtomicU64; 2],
     pub vip: [AtomicU64; 2],
+    pub rabbitmq: [AtomicU64; 2],
 }
 
 impl CheckCounts {
-    fn count(&self, healthy: bool) {
-        let counter = if healthy {
-            &self.galera_healthy
-        } else {
-            &self.galera_unhealthy
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
     fn count_in(counters: &[AtomicU64; 2], healthy: bool) {
         counters[usize::from(!healthy)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every check with its counters, for the exposition.
+    pub fn all(&self) -> [(&'static str, &[AtomicU64; 2]); 4] {
+        [
+            ("galera", &self.galera),
+            ("pacemaker", &self.pacemaker),
+            ("vip", &self.vip),
+            ("rabbitmq", &self.rabbitmq),
+        ]
     }
 }
 

@@ -11,9 +11,10 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::AppState;
-use crate::collectors::{galera, pacemaker};
+use crate::collectors::{galera, pacemaker, rabbitmq};
 use crate::health;
 use crate::health::galera::verdict;
+use crate::health::rabbitmq::verdict as rabbitmq_verdict;
 use crate::metrics::Exposition;
 
 pub fn routes() -> Router<AppState> {
@@ -45,21 +46,26 @@ async fn metrics(State(state): State<AppState>) -> Response {
         let snapshot = watch.borrow().clone();
         let verdict = verdict(&snapshot, &state.config.galera, Instant::now());
         galera::metrics::render(&mut e, &snapshot, &state.config.galera, &verdict);
-        let counts = &state.check_counts;
-        for (code, counter) in [
-            ("200", &counts.galera_healthy),
-            ("503", &counts.galera_unhealthy),
-        ] {
-            e.counter(
-                "check_requests_total",
-                "Health checks answered, by check and status code.",
-                &[("check", "galera"), ("code", code)],
-                counter.load(Ordering::Relaxed) as f64,
-            );
-        }
     }
     if let Some(watch) = &state.pacemaker {
         render_pacemaker(&mut e, &watch.borrow().clone(), &state);
+    }
+    if let Some(watch) = &state.rabbitmq {
+        let snapshot = watch.borrow().clone();
+        let config = &state.config.rabbitmq;
+        let verdict = rabbitmq_verdict(&snapshot, config, Instant::now());
+        rabbitmq::metrics::render(&mut e, &snapshot, config, &verdict);
+    }
+    // Every check, enabled or not (a disabled one still answers 503), for a stable label set.
+    for (check, counters) in state.check_counts.all() {
+        for (code, counter) in [("200", &counters[0]), ("503", &counters[1])] {
+            e.counter(
+                "check_requests_total",
+                "Health checks answered, by check and status code.",
+                &[("check", check), ("code", code)],
+                counter.load(Ordering::Relaxed) as f64,
+            );
+        }
     }
     let mut response = e.encode().into_response();
     response.headers_mut().insert(
@@ -90,6 +96,10 @@ pub fn status_json(state: &AppState, now: Instant) -> Value {
         if state.config.vip.enabled {
             body["vip"] = vip_status(&snapshot, state, now);
         }
+    }
+    if let Some(watch) = &state.rabbitmq {
+        let snapshot = watch.borrow().clone();
+        body["rabbitmq"] = rabbitmq_status(&snapshot, state, now);
     }
     body
 }
@@ -124,8 +134,6 @@ fn render_pacemaker(e: &mut Exposition, snapshot: &pacemaker::PacemakerSnapshot,
     let config = &state.config;
     let verdict = health::pacemaker::verdict(snapshot, &config.pacemaker, &config.node_name, now);
     pacemaker::metrics::render(e, snapshot, &verdict);
-    let counts = &state.check_counts;
-    let mut checks = vec![("pacemaker", &counts.pacemaker)];
     if config.vip.enabled {
         let states = health::vip::evaluate(
             snapshot,
@@ -135,17 +143,6 @@ fn render_pacemaker(e: &mut Exposition, snapshot: &pacemaker::PacemakerSnapshot,
             now,
         );
         pacemaker::metrics::render_vips(e, &states);
-        checks.push(("vip", &counts.vip));
-    }
-    for (check, counters) in checks {
-        for (code, counter) in [("200", &counters[0]), ("503", &counters[1])] {
-            e.counter(
-                "check_requests_total",
-                "Health checks answered, by check and status code.",
-                &[("check", check), ("code", code)],
-                counter.load(Ordering::Relaxed) as f64,
-            );
-        }
     }
 }
 
@@ -205,4 +202,45 @@ fn vip_status(snapshot: &pacemaker::PacemakerSnapshot, state: &AppState, now: In
             .as_ref()
             .and_then(|a| a.as_ref().err()),
     })
+}
+
+fn rabbitmq_status(snapshot: &rabbitmq::RabbitSnapshot, state: &AppState, now: Instant) -> Value {
+    let config = &state.config.rabbitmq;
+    let verdict = rabbitmq_verdict(snapshot, config, now);
+    let age = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t).as_secs_f64());
+    let mut section = json!({
+        "healthy": verdict.healthy,
+        "reason": verdict.text,
+        "expected_nodes": config.expected_nodes,
+        "snapshot_age_seconds": age(snapshot.cluster.taken_at),
+        "collector": snapshot.cluster.stats,
+        "error": snapshot.cluster.outcome.as_ref().err().map(|e| e.to_string()),
+        "probe": {
+            "enabled": config.probe,
+            "age_seconds": age(snapshot.probe.taken_at),
+            "last": snapshot.probe.outcome,
+            "duration_seconds": snapshot.probe.duration.as_secs_f64(),
+            "counts": snapshot.probe.counts,
+        },
+        "queues": {
+            "enabled": config.scan_queues,
+            "age_seconds": age(snapshot.queues.taken_at),
+            "collector": snapshot.queues.stats,
+            "summary": snapshot.queues.outcome.as_ref().ok().map(|s| s.as_ref()),
+            "error": snapshot.queues.outcome.as_ref().err().map(|e| e.to_string()),
+        },
+        "api_calls": snapshot.api_calls,
+    });
+    if let Some(cluster) = snapshot.cluster() {
+        section["node"] = json!(cluster.overview.node);
+        section["cluster_name"] = json!(cluster.overview.cluster_name);
+        section["rabbitmq_version"] = json!(cluster.overview.rabbitmq_version);
+        section["erlang_version"] = json!(cluster.overview.erlang_version);
+        section["mirroring_supported"] = json!(cluster.mirroring_supported());
+        section["nodes"] = json!(cluster.nodes);
+        section["alarms"] = json!(cluster.alarms);
+        section["alarms_source"] = json!(cluster.alarms_source);
+        section["policies"] = json!(rabbitmq::policy_checks(snapshot, config));
+    }
+    section
 }

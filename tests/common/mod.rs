@@ -294,6 +294,21 @@ pub fn galera_section(n: u8, extra: &str) -> String {
     )
 }
 
+/// A `[rabbitmq]` section watching sandbox RabbitMQ node `n` with fast intervals; `extra` lines
+/// go into the section.
+pub fn rabbitmq_section(n: u8, extra: &str) -> String {
+    format!(
+        "[rabbitmq]\nenabled = true\ninterval = \"1s\"\nqueue_interval = \"2s\"\n\
+         timeout = \"2s\"\nprobe_timeout = \"2s\"\n\
+         management_url = \"http://127.0.0.1:{}\"\namqp_port = {}\nuser = \"{}\"\n\
+         password = \"{}\"\n{extra}\n",
+        env_num("RABBITMQ_MGMT_PORT_BASE") + u16::from(n),
+        env_num("RABBITMQ_AMQP_PORT_BASE") + u16::from(n),
+        env()["RABBITMQ_USER"],
+        env()["RABBITMQ_PASSWORD"]
+    )
+}
+
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
