@@ -20,6 +20,10 @@ clustercheckd is running, one daemon per sandbox Galera node. Try:
   curl -i http://127.0.0.1:$((CHECK_PORT_BASE + 1))/          # node1's Galera check (200 / 503, one-line reason)
   curl -s http://127.0.0.1:$((CHECK_PORT_BASE + 2))/status    # node2's verdict and wsrep state as JSON
   curl -s http://127.0.0.1:$((CHECK_PORT_BASE + 3))/metrics   # node3's Prometheus metrics
+  curl -i http://127.0.0.1:$((CHECK_PORT_BASE + 2))/rabbitmq  # node2's RabbitMQ check (node, partitions, alarms, AMQP probe)
+  curl -i http://127.0.0.1:$((CHECK_PORT_BASE + 1))/pacemaker # Pacemaker quorum, node, failed resources (node1 watches it)
+  curl -i http://127.0.0.1:$((CHECK_PORT_BASE + 1))/vip       # does this host hold the VIP, and does Pacemaker agree?
+  open   http://127.0.0.1:$((CHECK_PORT_BASE + 1))/ui         # the status page for people
 
 Disturb a node and watch the check follow within a second:
 
@@ -27,6 +31,10 @@ Disturb a node and watch the check follow within a second:
   scripts/sandbox.sh galera desync 1 off
   scripts/sandbox.sh galera kill 2           # node2 -> 503 "database unreachable"
   scripts/sandbox.sh galera start 2
+  scripts/sandbox.sh rabbitmq alarm 3 on     # a memory alarm: every /rabbitmq names it
+  scripts/sandbox.sh rabbitmq alarm 3 off
+  scripts/sandbox.sh pacemaker ban vip       # /vip -> 503
+  scripts/sandbox.sh pacemaker clear vip
 
 HAProxy (option httpchk against those daemons) serves Galera on 127.0.0.1:$HAPROXY_GALERA_PORT;
 its stats page: http://127.0.0.1:$HAPROXY_STATS_PORT/stats

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The demo daemons: one clustercheckd per sandbox node, as on the three controllers, each
-# checking its own Galera node and listening on CHECK_PORT_BASE+N (19201..19203) for checks,
+# checking its own Galera and RabbitMQ node and listening on CHECK_PORT_BASE+N (19201..19203) for checks,
 # /metrics and /status. HAProxy's health checks and Prometheus' scrapes go there.
 #   scripts/sandbox.sh up|down|status clustercheckd
 # The binary is target/release/clustercheckd (build it first: the demo does), or $CLUSTERCHECKD_BIN.
@@ -22,6 +22,12 @@ check = "127.0.0.1:$((CHECK_PORT_BASE + n))"
 defaults_file = "$defaults"
 expected_nodes = 3
 maintenance_file = "$(_c_dir)/node$n.disabled"
+[rabbitmq]
+enabled = true
+management_url = "http://127.0.0.1:$((RABBITMQ_MGMT_PORT_BASE + n))"
+amqp_port = $((RABBITMQ_AMQP_PORT_BASE + n))
+user = "$RABBITMQ_USER"
+password = "$RABBITMQ_PASSWORD"
 CONF
   if [ "$n" = 1 ] && command -v crm_node >/dev/null && crm_node -n >/dev/null 2>&1; then
     cat <<CONF

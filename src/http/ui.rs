@@ -18,11 +18,15 @@ use super::AppState;
 /// How often the page reloads itself.
 const REFRESH_SECONDS: u32 = 2;
 
-/// Per subsystem, the figures worth a glance, in order, as (label, JSON pointer into the
-/// section); the rest stays in /status. Arrays of objects show as their length.
-const KEY_FIGURES: &[(&str, &[(&str, &str)])] = &[
+/// Per subsystem, its title and the figures worth a glance, in order, as (label, JSON pointer
+/// into the section); the rest stays in /status. Arrays of objects show as their length.
+/// A subsystem's /status key, its title, and its figures as (label, JSON pointer).
+type Card = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+const KEY_FIGURES: &[Card] = &[
     (
         "galera",
+        "Galera",
         &[
             ("state", "/state"),
             ("cluster status", "/cluster_status"),
@@ -37,6 +41,7 @@ const KEY_FIGURES: &[(&str, &[(&str, &str)])] = &[
     ),
     (
         "pacemaker",
+        "Pacemaker",
         &[
             ("quorum", "/summary/with_quorum"),
             ("DC", "/summary/dc_name"),
@@ -49,7 +54,28 @@ const KEY_FIGURES: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "rabbitmq",
+        "RabbitMQ",
+        &[
+            ("node", "/node"),
+            ("RabbitMQ version", "/rabbitmq_version"),
+            ("cluster nodes", "/nodes"),
+            ("alarms", "/alarms"),
+            ("policy present", "/policies/0/present"),
+            ("policy matching", "/policies/0/matching"),
+            ("AMQP probe", "/probe/last/outcome"),
+            (
+                "queues with unsynchronised mirrors",
+                "/queues/summary/unsynchronised_mirrors",
+            ),
+            ("queues without HA policy", "/queues/summary/unprotected"),
+            ("snapshot age seconds", "/snapshot_age_seconds"),
+            ("error", "/error"),
+        ],
+    ),
+    (
         "vip",
+        "VIP",
         &[
             ("VIP", "/vips/0/name"),
             ("address", "/vips/0/address"),
@@ -86,6 +112,11 @@ pub fn render(status: &Value) -> String {
         .filter(|(_, v)| v.get("healthy").is_some());
     for (name, section) in sections {
         let healthy = section["healthy"].as_bool().unwrap_or(false);
+        let known = KEY_FIGURES
+            .iter()
+            .find(|(subsystem, _, _)| subsystem == name);
+        let title = known.map_or_else(|| title_case(name), |(_, title, _)| (*title).to_owned());
+        let figures = known.map_or(&[][..], |(_, _, figures)| *figures);
         let (class, verdict) = if healthy {
             ("ok", "healthy")
         } else {
@@ -96,14 +127,9 @@ pub fn render(status: &Value) -> String {
             "<section class=\"{class}\" id=\"{id}\"><h2>{title} <span class=\"verdict\">{verdict}</span></h2>\
              <p class=\"reason\">{reason}</p><table>",
             id = escape(name),
-            title = escape(&title_case(name)),
+            title = escape(&title),
             reason = escape(section["reason"].as_str().unwrap_or("")),
         );
-        let figures = KEY_FIGURES
-            .iter()
-            .find(|(subsystem, _)| subsystem == name)
-            .map(|(_, keys)| *keys)
-            .unwrap_or(&[]);
         for (label, pointer) in figures {
             let Some(value) = section.pointer(pointer).filter(|v| !v.is_null()) else {
                 continue;
@@ -144,6 +170,7 @@ fn display(value: &Value) -> String {
             _ => n.to_string(),
         },
         Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
+        Value::Array(items) if items.is_empty() => "none".to_owned(),
         Value::Array(items) if items.iter().all(|i| !i.is_object()) => {
             items.iter().map(display).collect::<Vec<_>>().join(", ")
         }
