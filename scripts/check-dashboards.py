@@ -147,9 +147,15 @@ class Checker:
                 continue
             if not panel.get("description"):
                 self.fail(pwhere, "no description")
-            unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
+            defaults = panel.get("fieldConfig", {}).get("defaults", {})
+            unit = defaults.get("unit")
             if not unit:
                 self.fail(pwhere, "no unit (fieldConfig.defaults.unit)")
+            # Grafana silently ignores these when their shapes are swapped.
+            if not isinstance(defaults.get("mappings", []), list):
+                self.fail(pwhere, "fieldConfig.defaults.mappings must be a list")
+            if not isinstance(defaults.get("thresholds", {}), dict):
+                self.fail(pwhere, "fieldConfig.defaults.thresholds must be an object with steps")
             if not self.uses_datasource_variable(panel.get("datasource")):
                 self.fail(pwhere, "datasource is not ${datasource}")
             targets = panel.get("targets") or []
