@@ -142,6 +142,11 @@ impl Client {
             // Local API: a proxy from the environment must not see our credentials.
             .no_proxy()
             .pool_max_idle_per_host(2)
+            // The management listener (cowboy) closes a keep-alive connection after 5 s without
+            // a request; reusing one at that moment fails the call ("connection closed before
+            // message completed") and made a healthy node look down for a poll. Drop idle
+            // connections well before the server does.
+            .pool_idle_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| ApiError::Unreachable(e.to_string()))?;
         Ok(Self {
