@@ -25,4 +25,12 @@ scripts/sandbox.sh up
 
 step "running the tests"
 # Test binaries run one after another; inside each, tests that disturb a cluster hold its lock.
-cargo test --release --no-fail-fast
+# (--tests: unit and integration tests; the crate has no doc tests.)
+log=$(mktemp)
+status=0
+cargo test --release --no-fail-fast --tests 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
