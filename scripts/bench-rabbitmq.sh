@@ -86,6 +86,14 @@ echo "clustercheckd: scan up=$up classic_queues=$seen unsynchronised=$unsync lis
 echo "clustercheckd: scan seconds: ${scans[*]}"
 echo "clustercheckd: peak RSS ${hwm} kB, RSS at end ${rss} kB"
 
+# 1b. The broker's share: the same request the daemon sends, fetched by curl and not parsed.
+columns=$(sed -n '/^pub const COLUMNS/,/;/p' src/collectors/rabbitmq/queues.rs | tr -d '\n' | sed 's/.*"\(.*\)".*/\1/')
+[ -n "$columns" ] || { echo "bench-rabbitmq: cannot read queues::COLUMNS" >&2; exit 1; }
+for i in 1 2 3; do
+  curl -sS -u "$auth" -o /dev/null -w "curl same request as the daemon: %{time_total} s, %{size_download} bytes\n" \
+    "http://127.0.0.1:$port/api/queues?disable_stats=true&columns=$columns"
+done
+
 # 2. The old way: everything, unpaginated, parsed whole.
 for i in 1 2 3; do
   curl -sS -u "$auth" -o "$work/full.json" -w "curl full /api/queues: %{time_total} s, %{size_download} bytes\n" \

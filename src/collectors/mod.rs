@@ -65,6 +65,26 @@ impl Default for CollectorStats {
     }
 }
 
+/// The poll schedule every collector shares: one tick per interval, where a slow poll delays the
+/// next tick instead of bunching several up, until shutdown.
+pub struct Ticker(tokio::time::Interval);
+
+impl Ticker {
+    pub fn new(period: Duration) -> Self {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self(interval)
+    }
+
+    /// Wait for the next tick; `false` once shutdown has been requested.
+    pub async fn tick(&mut self, shutdown: &tokio_util::sync::CancellationToken) -> bool {
+        tokio::select! {
+            _ = self.0.tick() => true,
+            _ = shutdown.cancelled() => false,
+        }
+    }
+}
+
 pub(crate) fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }

@@ -24,15 +24,7 @@ use crate::config::GaleraConfig;
 /// Galera's own default for evs.suspect_timeout, used when the provider options could not be read.
 const DEFAULT_SUSPECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
-    pub healthy: bool,
-    #[serde(skip)]
-    pub reason: Reason,
-    /// The one-line reason, as the check body says it.
-    #[serde(rename = "reason")]
-    pub text: String,
-}
+pub type Verdict = super::Verdict<Reason>;
 
 /// Why the node is (not) healthy. One variant per rule, so tests and logs can name the rule.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,3 +5,16 @@ pub mod galera;
 pub mod pacemaker;
 pub mod rabbitmq;
 pub mod vip;
+
+use serde::Serialize;
+
+/// A subsystem's verdict: healthy or not, the rule that decided (`R`, one variant per rule, for
+/// tests and logs), and the one-line reason as the check body says it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict<R> {
+    pub healthy: bool,
+    #[serde(skip)]
+    pub reason: R,
+    #[serde(rename = "reason")]
+    pub text: String,
+}

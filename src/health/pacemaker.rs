@@ -10,20 +10,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::collectors::pacemaker::PacemakerSnapshot;
 use crate::config::PacemakerConfig;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
-    pub healthy: bool,
-    #[serde(skip)]
-    pub reason: Reason,
-    /// The one-line reason, as the check body says it.
-    #[serde(rename = "reason")]
-    pub text: String,
-}
+pub type Verdict = super::Verdict<Reason>;
 
 /// Why (not) healthy: one variant per rule.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,14 +22,7 @@ use crate::collectors::rabbitmq::probe::ProbeOutcome;
 use crate::collectors::rabbitmq::RabbitSnapshot;
 use crate::config::{ExpectedPolicy, RabbitmqConfig};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
-    pub healthy: bool,
-    #[serde(skip)]
-    pub reason: Reason,
-    #[serde(rename = "reason")]
-    pub text: String,
-}
+pub type Verdict = super::Verdict<Reason>;
 
 /// One variant per rule, so tests and logs can name the rule.
 #[derive(Debug, Clone, PartialEq)]

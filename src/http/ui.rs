@@ -21,7 +21,11 @@ const REFRESH_SECONDS: u32 = 2;
 /// Per subsystem, its title and the figures worth a glance, in order, as (label, JSON pointer
 /// into the section); the rest stays in /status. Arrays of objects show as their length.
 /// A subsystem's /status key, its title, and its figures as (label, JSON pointer).
-type Card = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+type Card = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
 
 const KEY_FIGURES: &[Card] = &[
     (

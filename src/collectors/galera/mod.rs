@@ -20,7 +20,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::collectors::CollectorStats;
+use crate::collectors::{CollectorStats, Ticker};
 use crate::config::{DbAddress, DbEndpoint, GaleraConfig};
 use crate::health::galera::{verdict, GateEvent, Hold, RecoveryGate};
 
@@ -198,13 +198,8 @@ impl Poller {
     async fn run(mut self, tx: watch::Sender<Arc<GaleraSnapshot>>, shutdown: CancellationToken) {
         tracing::info!(endpoint = %self.endpoint_text, interval = ?self.config.interval,
             timeout = ?self.config.timeout, "galera poller started");
-        let mut ticker = tokio::time::interval(self.config.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = shutdown.cancelled() => break,
-            }
+        let mut ticker = Ticker::new(self.config.interval);
+        while ticker.tick(&shutdown).await {
             let snapshot = self.poll().await;
             tx.send_replace(Arc::new(snapshot));
         }

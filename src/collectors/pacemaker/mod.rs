@@ -20,7 +20,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::collectors::CollectorStats;
+use crate::collectors::{CollectorStats, Ticker};
 use crate::config::PacemakerConfig;
 
 pub mod command;
@@ -128,13 +128,8 @@ impl Poller {
         tracing::info!(crm_mon = %self.config.crm_mon_path.display(),
             cib_file = ?self.config.cib_file, interval = ?self.config.interval,
             timeout = ?self.config.timeout, "pacemaker poller started");
-        let mut ticker = tokio::time::interval(self.config.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = shutdown.cancelled() => break,
-            }
+        let mut ticker = Ticker::new(self.config.interval);
+        while ticker.tick(&shutdown).await {
             let snapshot = tokio::select! {
                 snapshot = self.poll() => snapshot,
                 // Dropping the poll kills its children (kill_on_drop).

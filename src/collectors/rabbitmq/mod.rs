@@ -26,7 +26,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::collectors::CollectorStats;
+use crate::collectors::{CollectorStats, Ticker};
 use crate::config::{RabbitmqConfig, RabbitmqCredentials};
 use crate::health::rabbitmq::{verdict, PolicyCheck};
 
@@ -189,13 +189,8 @@ impl ClusterPoller {
         tracing::info!(management_url = %self.config.management_url,
             amqp = %format!("{}:{}", self.config.amqp_host, self.config.amqp_port),
             interval = ?self.config.interval, probe = self.config.probe, "rabbitmq poller started");
-        let mut ticker = tokio::time::interval(self.config.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = shutdown.cancelled() => break,
-            }
+        let mut ticker = Ticker::new(self.config.interval);
+        while ticker.tick(&shutdown).await {
             let started = Instant::now();
             let outcome = self.poll().await;
             let finished = Instant::now();
@@ -330,13 +325,8 @@ async fn queue_loop(
     let mut stats = CollectorStats::new();
     let mut call = CallStats::default();
     let mut last_error: Option<String> = None;
-    let mut ticker = tokio::time::interval(config.queue_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.cancelled() => break,
-        }
+    let mut ticker = Ticker::new(config.queue_interval);
+    while ticker.tick(&shutdown).await {
         // Which policies mirror and whether this version mirrors at all come from the node
         // poll: wait for its first success rather than guess.
         let rules = loop {
