@@ -504,6 +504,23 @@ impl ClusterState {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    /// Every recorded scenario in tests/fixtures/pacemaker (both crm_mon formats exist for each).
+    pub(crate) const SCENARIOS: &[&str] = &[
+        "healthy",
+        "vip-monitor-failed",
+        "node-down",
+        "vip-moved",
+        "vip-banned",
+        "quorum-lost",
+        "quorum-lost-stop",
+        "migration-threshold",
+        "standby",
+        "bundle-group-clone",
+        "live-healthy",
+        "live-dummy-failed",
+        "live-vip-banned",
+    ];
+
     use super::*;
     use std::path::PathBuf;
 
@@ -563,21 +580,7 @@ pub(crate) mod tests {
 
     #[test]
     fn every_scenario_parses_in_both_formats() {
-        for scenario in [
-            "healthy",
-            "vip-monitor-failed",
-            "node-down",
-            "vip-moved",
-            "vip-banned",
-            "quorum-lost",
-            "quorum-lost-stop",
-            "migration-threshold",
-            "standby",
-            "bundle-group-clone",
-            "live-healthy",
-            "live-dummy-failed",
-            "live-vip-banned",
-        ] {
+        for scenario in SCENARIOS {
             both(scenario);
         }
     }

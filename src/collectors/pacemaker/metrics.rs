@@ -444,21 +444,7 @@ mod tests {
 
     #[test]
     fn every_scenario_renders_unique_series() {
-        for scenario in [
-            "healthy",
-            "vip-monitor-failed",
-            "node-down",
-            "vip-moved",
-            "vip-banned",
-            "quorum-lost",
-            "quorum-lost-stop",
-            "migration-threshold",
-            "standby",
-            "bundle-group-clone",
-            "live-healthy",
-            "live-dummy-failed",
-            "live-vip-banned",
-        ] {
+        for scenario in crate::collectors::pacemaker::crm_mon::tests::SCENARIOS {
             assert_unique(&page(scenario, "controller01"));
         }
     }
