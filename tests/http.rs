@@ -220,3 +220,21 @@ fn sigterm_shuts_down_gracefully_and_frees_the_port() {
         "port still open"
     );
 }
+
+/// "Not watched" must never read as healthy: a check whose subsystem is off answers 503.
+#[test]
+fn checks_of_disabled_subsystems_answer_503() {
+    let daemon = daemon_without_database("");
+    for (path, name) in [
+        ("/rabbitmq", "RabbitMQ"),
+        ("/pacemaker", "Pacemaker"),
+        ("/vip", "VIP"),
+    ] {
+        let answer = daemon.get(path);
+        assert_eq!(answer.status, 503, "{path}");
+        assert_eq!(
+            answer.body,
+            format!("{name} check is disabled in the configuration.\n")
+        );
+    }
+}

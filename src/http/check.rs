@@ -30,10 +30,7 @@ pub fn routes() -> Router<AppState> {
 /// 200 iff the partition has quorum, this node is online and active, and nothing failed.
 pub async fn pacemaker(State(state): State<AppState>) -> Response {
     let Some(watch) = &state.pacemaker else {
-        return text(
-            false,
-            "Pacemaker check is disabled in the configuration.\n".to_owned(),
-        );
+        return disabled("Pacemaker");
     };
     let snapshot = watch.borrow().clone();
     let verdict = crate::health::pacemaker::verdict(
@@ -58,10 +55,7 @@ pub async fn vip_one(State(state): State<AppState>, Path(name): Path<String>) ->
 
 fn vip_check(state: &AppState, only: Option<&str>) -> Response {
     let (Some(watch), true) = (&state.pacemaker, state.config.vip.enabled) else {
-        return text(
-            false,
-            "VIP check is disabled in the configuration.\n".to_owned(),
-        );
+        return disabled("VIP");
     };
     let mut entries = state.config.vip.entries();
     if let Some(name) = only {
@@ -86,10 +80,7 @@ fn vip_check(state: &AppState, only: Option<&str>) -> Response {
 /// The RabbitMQ check (`option httpchk GET /rabbitmq`), from the latest snapshot.
 pub async fn rabbitmq(State(state): State<AppState>) -> Response {
     let Some(watch) = &state.rabbitmq else {
-        return text(
-            false,
-            "RabbitMQ check is disabled in the configuration.\n".to_owned(),
-        );
+        return disabled("RabbitMQ");
     };
     let snapshot = watch.borrow().clone();
     let verdict = rabbitmq_verdict(&snapshot, &state.config.rabbitmq, Instant::now());
@@ -99,10 +90,7 @@ pub async fn rabbitmq(State(state): State<AppState>) -> Response {
 
 pub async fn galera(State(state): State<AppState>) -> Response {
     let Some(galera) = &state.galera else {
-        return text(
-            false,
-            "Galera check is disabled in the configuration.\n".to_owned(),
-        );
+        return disabled("Galera");
     };
     let snapshot = galera.borrow().clone();
     let config = &state.config.galera;
@@ -113,6 +101,14 @@ pub async fn galera(State(state): State<AppState>) -> Response {
         Compat::Percona => verdict.reason.percona().to_owned(),
     };
     text(verdict.healthy, body)
+}
+
+/// A check whose subsystem is off answers 503: HAProxy must never take "not watched" for healthy.
+fn disabled(check: &str) -> Response {
+    text(
+        false,
+        format!("{check} check is disabled in the configuration.\n"),
+    )
 }
 
 /// A check answer: text/plain, and `Connection: close` because HAProxy opens a new connection per
