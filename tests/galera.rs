@@ -24,7 +24,7 @@ fn unhealthy(a: &common::Answer) -> bool {
 }
 
 /// Before each test: three synced nodes, whatever came before.
-fn ready() -> std::sync::MutexGuard<'static, ()> {
+fn ready() -> common::ClusterLock {
     let guard = lock("galera");
     galera_heal();
     guard

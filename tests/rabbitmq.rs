@@ -102,7 +102,7 @@ fn heal() {
     sandbox(&["rabbitmq", "delete_queues", QUEUE_PREFIX]);
 }
 
-fn ready() -> std::sync::MutexGuard<'static, ()> {
+fn ready() -> common::ClusterLock {
     let guard = lock("rabbitmq");
     heal();
     guard

@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub fn repo() -> PathBuf {
@@ -84,19 +84,28 @@ pub fn stdout_of(command: &mut Command, what: &str) -> String {
     stdout
 }
 
-/// One lock per cluster, held for a whole test.
-pub fn lock(cluster: &'static str) -> MutexGuard<'static, ()> {
-    static LOCKS: OnceLock<Mutex<HashMap<&'static str, &'static Mutex<()>>>> = OnceLock::new();
-    let lock: &'static Mutex<()> = {
-        let mut map = LOCKS
-            .get_or_init(|| Mutex::new(HashMap::new()))
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        map.entry(cluster)
-            .or_insert_with(|| Box::leak(Box::new(Mutex::new(()))))
-    };
-    // A failed test poisons the lock; its Restore guard already undid its change.
-    lock.lock().unwrap_or_else(|e| e.into_inner())
+/// One lock per cluster, held for a whole test: an exclusive `flock` on a file in the sandbox
+/// directory, so it also holds between test binaries and between checkouts that share the one
+/// sandbox (two test runs at once must not disturb a cluster the other is reading).
+pub struct ClusterLock {
+    _file: std::fs::File,
+}
+
+pub fn lock(cluster: &'static str) -> ClusterLock {
+    let dir = PathBuf::from(&env()["SANDBOX_DIR"]).join("locks");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let path = dir.join(format!("{cluster}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // Released when the file is closed, also when the test panics (its Restore guard ran first)
+    // or the process dies.
+    file.lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+    ClusterLock { _file: file }
 }
 
 /// Undo a disturbance when dropped, whether the test passed or panicked.
