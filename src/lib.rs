@@ -13,6 +13,8 @@ pub mod health;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+#[cfg(test)]
+mod golden_tests;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
