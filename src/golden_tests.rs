@@ -120,7 +120,7 @@ fn galera_auth_failed(now: Instant) -> GaleraSnapshot {
 
 fn galera_recovering(now: Instant) -> GaleraSnapshot {
     let mut snapshot = galera_synced(now);
-    snapshot.hold = Some(crate::health::galera::Hold {
+    snapshot.hold = Some(crate::collectors::galera::recovery::Hold {
         since: now - Duration::from_millis(2000),
         outage: Duration::from_secs(20),
         conf_id_before: 3,

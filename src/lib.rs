@@ -1,11 +1,12 @@
 //! clustercheckd: one long-running process per controller that watches the stateful heart of an
 //! OpenStack HA control plane and answers HAProxy's health checks from memory.
 //!
-//! Data flows one way: collectors poll on their own intervals and publish immutable snapshots
-//! ([`collectors`]); the decisions turn a snapshot into a verdict ([`health`]); the HTTP side
-//! renders verdicts, status and metrics from the latest snapshots ([`http`], [`metrics`]).
-//! [`run`] takes already-bound listeners and a shutdown token, so tests start the real server on
-//! port 0.
+//! Data flows one way (docs/architecture.md; tests/architecture.rs enforces it):
+//! config <- collectors <- health <- (metrics, http, transitions) <- lib/main. Collectors poll on
+//! their own intervals and publish immutable snapshots ([`collectors`]); the decisions turn a
+//! snapshot into a verdict ([`health`]); the exposition, the HTTP side and the transition log
+//! read verdicts and snapshots ([`metrics`], [`http`], [`transitions`]). [`run`] takes
+//! already-bound listeners and a shutdown token, so tests start the real server on port 0.
 
 pub mod collectors;
 pub mod config;
@@ -13,6 +14,8 @@ pub mod health;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod transitions;
+
 #[cfg(test)]
 mod golden_tests;
 
@@ -21,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::http::{AppState, Limits, Watches};
+use crate::transitions::Histories;
 
 /// The listeners, bound by the caller before anything else starts (so a port clash is a start-up
 /// error, and tests can bind port 0).
@@ -32,13 +36,15 @@ pub struct Listeners {
 /// Run the collectors and the listeners until `shutdown` is cancelled.
 pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationToken) {
     let mut tasks = Vec::new();
+    let mut histories = Histories::default();
     let galera = if config.galera.enabled {
         match config.galera.endpoint() {
             Ok(endpoint) => {
-                let (watch, task) =
+                let (feed, task) =
                     collectors::galera::spawn(config.galera.clone(), endpoint, shutdown.clone());
                 tasks.push(task);
-                Some(watch)
+                histories.galera = Some(feed.history);
+                Some(feed.latest)
             }
             // Validated at load time; a defaults file removed since then still must not panic.
             Err(error) => {
@@ -50,21 +56,27 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         None
     };
     let pacemaker = if config.pacemaker.enabled {
-        let (watch, task) = collectors::pacemaker::spawn(
+        let (feed, task) = collectors::pacemaker::spawn(
             config.pacemaker.clone(),
             config.vip.enabled,
             shutdown.clone(),
         );
         tasks.push(task);
-        Some(watch)
+        histories.pacemaker = Some(feed.history);
+        Some(feed.latest)
     } else {
         None
     };
     let rabbitmq = if config.rabbitmq.enabled {
-        start_rabbitmq(&config, &shutdown, &mut tasks)
+        start_rabbitmq(&config, &shutdown, &mut tasks).map(|feed| {
+            histories.rabbitmq = Some(feed.history);
+            feed.latest
+        })
     } else {
         None
     };
+    // They end by themselves when their collectors stop (the history channels close).
+    tasks.extend(transitions::spawn(&config, histories));
     let limits = Limits {
         header_read_timeout: config.listen.header_read_timeout,
         max_connections: config.listen.max_connections,
@@ -99,7 +111,7 @@ fn start_rabbitmq(
     config: &Config,
     shutdown: &CancellationToken,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
-) -> Option<collectors::rabbitmq::RabbitWatch> {
+) -> Option<collectors::Feed<collectors::rabbitmq::RabbitSnapshot>> {
     // Validated at load time; a credentials file removed since then still must not panic.
     let credentials = match config.rabbitmq.credentials() {
         Ok(credentials) => credentials,
@@ -109,9 +121,9 @@ fn start_rabbitmq(
         }
     };
     match collectors::rabbitmq::spawn(config.rabbitmq.clone(), credentials, shutdown.clone()) {
-        Ok((watch, handles)) => {
+        Ok((feed, handles)) => {
             tasks.extend(handles);
-            Some(watch)
+            Some(feed)
         }
         Err(error) => {
             tracing::error!(%error, "rabbitmq collector not started");

@@ -1,11 +1,14 @@
 //! One module per watched system. Each runs its own poll loop on its own interval with a hard
-//! timeout, and publishes an immutable snapshot through a `tokio::sync::watch` channel. HTTP
-//! handlers only ever read the latest snapshot: no request waits on a database, a broker or a
-//! subprocess.
+//! timeout, and publishes an immutable snapshot through a [`Publisher`]. HTTP handlers only ever
+//! read the latest snapshot: no request waits on a database, a broker or a subprocess.
+//!
+//! Collectors observe and never judge: "healthy" is decided in [`crate::health`], above them.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
+use tokio::sync::{mpsc, watch};
 
 pub mod galera;
 pub mod pacemaker;
@@ -65,6 +68,64 @@ impl Default for CollectorStats {
     }
 }
 
+/// How a poller publishes its snapshots, to two kinds of readers: the latest one for checks,
+/// metrics and pages (a `watch`: a reader never waits and never sees an old value), and every one
+/// in order for the transition log (a `watch` alone would merge a 503 -> 200 -> 503 within one
+/// read into no change at all).
+pub struct Publisher<S> {
+    latest: watch::Sender<Arc<S>>,
+    history: mpsc::UnboundedSender<Arc<S>>,
+}
+
+/// The reading ends of a [`Publisher`]. Drop `history` when nobody logs transitions: the
+/// publisher then stops queueing.
+pub struct Feed<S> {
+    pub latest: watch::Receiver<Arc<S>>,
+    pub history: mpsc::UnboundedReceiver<Arc<S>>,
+}
+
+pub fn publisher<S>(initial: S) -> (Publisher<S>, Feed<S>) {
+    let (latest_tx, latest) = watch::channel(Arc::new(initial));
+    let (history_tx, history) = mpsc::unbounded_channel();
+    (
+        Publisher {
+            latest: latest_tx,
+            history: history_tx,
+        },
+        Feed { latest, history },
+    )
+}
+
+impl<S: Clone> Publisher<S> {
+    pub fn publish(&self, snapshot: S) {
+        let snapshot = Arc::new(snapshot);
+        self.latest.send_replace(snapshot.clone());
+        // Fails only when nobody reads the history, which is fine.
+        let _ = self.history.send(snapshot);
+    }
+
+    /// A reader of the latest snapshot, for a second loop of the same collector.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<S>> {
+        self.latest.subscribe()
+    }
+
+    /// Publish a copy of the latest snapshot with one part replaced (for subsystems whose parts
+    /// are polled by separate loops).
+    pub fn update(&self, change: impl FnOnce(&mut S)) {
+        let mut published = None;
+        self.latest.send_modify(|current| {
+            let mut next = (**current).clone();
+            change(&mut next);
+            let next = Arc::new(next);
+            published = Some(next.clone());
+            *current = next;
+        });
+        if let Some(snapshot) = published {
+            let _ = self.history.send(snapshot);
+        }
+    }
+}
+
 /// The poll schedule every collector shares: one tick per interval, where a slow poll delays the
 /// next tick instead of bunching several up, until shutdown.
 pub struct Ticker(tokio::time::Interval);
@@ -87,4 +148,25 @@ impl Ticker {
 
 pub(crate) fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn history_keeps_every_snapshot_while_latest_keeps_the_last() {
+        let (publisher, mut feed) = publisher(0u32);
+        publisher.publish(1);
+        publisher.update(|n| *n += 1);
+        publisher.publish(3);
+        assert_eq!(**feed.latest.borrow(), 3);
+        for expected in [1, 2, 3] {
+            assert_eq!(feed.history.recv().await.as_deref(), Some(&expected));
+        }
+        // Without a history reader, publishing still works.
+        drop(feed.history);
+        publisher.publish(4);
+        assert_eq!(**feed.latest.borrow(), 4);
+    }
 }

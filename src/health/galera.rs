@@ -10,19 +10,17 @@
 //!
 //! A node that was silent for longer than evs.suspect_timeout has probably been evicted by its
 //! peers, yet a mysqld resumed after a hang keeps reporting Synced/Primary with the old cluster
-//! view for several seconds. Such a node must earn its way back (see [`RecoveryGate`]).
+//! view for several seconds. Such a node must earn its way back: the poller keeps that history
+//! ([`crate::collectors::galera::recovery`]) and this module only turns an active hold into a
+//! reason.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
+use super::{freshness, Rule, Unknown};
 use crate::collectors::galera::status::{ClusterStatus, GaleraStatus, LocalState, RejectQueries};
 use crate::collectors::galera::{GaleraSnapshot, PollError};
 use crate::config::GaleraConfig;
-
-/// Galera's own default for evs.suspect_timeout, used when the provider options could not be read.
-const DEFAULT_SUSPECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub type Verdict = super::Verdict<Reason>;
 
@@ -60,13 +58,24 @@ pub enum Reason {
     PxcMaintenance(String),
 }
 
-impl Reason {
+impl Rule for Reason {
     fn healthy(&self) -> bool {
         matches!(self, Reason::Synced | Reason::DonorAccepted)
     }
 
+    fn state_key(&self) -> String {
+        match self {
+            Reason::Stale { .. } => "state unknown: stale".to_owned(),
+            Reason::Unreachable { error, .. } => format!("state unknown: unreachable ({error})"),
+            Reason::Recovering { conf_id_before, .. } => {
+                format!("recovering (was conf_id {conf_id_before})")
+            }
+            other => other.text(),
+        }
+    }
+
     /// Our own body: one line saying why.
-    pub fn native(&self) -> String {
+    fn text(&self) -> String {
         const NODE: &str = "Galera cluster node";
         match self {
             Reason::Synced => format!("{NODE} is synced."),
@@ -119,6 +128,9 @@ impl Reason {
         }
     }
 
+}
+
+impl Reason {
     /// Percona clustercheck's exact bodies, for checks and scripts that match on them.
     pub fn percona(&self) -> &'static str {
         match self {
@@ -132,24 +144,17 @@ impl Reason {
 
 /// Decide from the latest snapshot. Pure: the caller supplies `now`.
 pub fn verdict(snapshot: &GaleraSnapshot, config: &GaleraConfig, now: Instant) -> Verdict {
-    let reason = reason(snapshot, config, now);
-    Verdict {
-        healthy: reason.healthy(),
-        text: reason.native(),
-        reason,
-    }
+    Verdict::of(reason(snapshot, config, now))
 }
 
 fn reason(snapshot: &GaleraSnapshot, config: &GaleraConfig, now: Instant) -> Reason {
     if snapshot.maintenance_file {
         return Reason::MaintenanceFile(config.maintenance_file.clone());
     }
-    let Some(taken_at) = snapshot.taken_at else {
-        return Reason::NeverPolled;
-    };
-    let age = now.saturating_duration_since(taken_at);
-    if age > config.max_staleness() {
-        return Reason::Stale { age };
+    match freshness(snapshot.taken_at, config.max_staleness(), now) {
+        Err(Unknown::NeverPolled) => return Reason::NeverPolled,
+        Err(Unknown::Stale { age }) => return Reason::Stale { age },
+        Ok(()) => {}
     }
     let status = match &snapshot.outcome {
         Ok(polled) => &polled.status,
@@ -218,98 +223,6 @@ pub fn status_reason(status: &GaleraStatus, config: &GaleraConfig) -> Reason {
     state_reason
 }
 
-/// An active hold-down: the node came back from a long outage and has not yet shown a new
-/// cluster configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Hold {
-    #[serde(skip)]
-    pub since: Instant,
-    #[serde(serialize_with = "crate::collectors::seconds")]
-    pub outage: Duration,
-    pub conf_id_before: u64,
-}
-
-/// What a successful poll did to the hold-down, for logging the transition once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GateEvent {
-    Held(Hold),
-    Rejoined,
-    Expired,
-}
-
-/// Remembers the last good view of the cluster across failed polls and decides when a node
-/// that was gone long enough to be evicted may be trusted again: after it reports a
-/// wsrep_cluster_conf_id different from the one before the outage while Synced and Primary, or
-/// after `max_hold`. A short outage (a restart of mysqld within evs.suspect_timeout) and the
-/// daemon's own start-up get no hold-down, so restarting clustercheckd everywhere never empties
-/// the HAProxy backend.
-#[derive(Debug, Default)]
-pub struct RecoveryGate {
-    last_success: Option<LastGood>,
-    failed_since_success: bool,
-    hold: Option<Hold>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct LastGood {
-    at: Instant,
-    conf_id: u64,
-    suspect_timeout: Duration,
-}
-
-impl RecoveryGate {
-    pub fn hold(&self) -> Option<&Hold> {
-        self.hold.as_ref()
-    }
-
-    pub fn failed(&mut self) {
-        self.failed_since_success = true;
-    }
-
-    pub fn succeeded(
-        &mut self,
-        now: Instant,
-        status: &GaleraStatus,
-        max_hold: Duration,
-    ) -> Option<GateEvent> {
-        let mut event = None;
-        if let (true, Some(last)) = (self.failed_since_success, self.last_success) {
-            let outage = now.saturating_duration_since(last.at);
-            if outage > last.suspect_timeout && self.hold.is_none() {
-                let hold = Hold {
-                    since: now,
-                    outage,
-                    conf_id_before: last.conf_id,
-                };
-                event = Some(GateEvent::Held(hold.clone()));
-                self.hold = Some(hold);
-            }
-        }
-        self.failed_since_success = false;
-        if let Some(hold) = &self.hold {
-            let rejoined = status.cluster_conf_id != hold.conf_id_before
-                && status.cluster_status == ClusterStatus::Primary
-                && status.local_state == LocalState::Synced;
-            if rejoined {
-                self.hold = None;
-                event = Some(GateEvent::Rejoined);
-            } else if now.saturating_duration_since(hold.since) >= max_hold {
-                self.hold = None;
-                event = Some(GateEvent::Expired);
-            }
-        }
-        // The conf_id to compare against stays the one from before the outage (kept in the hold).
-        self.last_success = Some(LastGood {
-            at: now,
-            conf_id: status.cluster_conf_id,
-            suspect_timeout: status
-                .evs_suspect_timeout
-                .unwrap_or(DEFAULT_SUSPECT_TIMEOUT),
-        });
-        event
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,7 +257,7 @@ mod tests {
 
     fn reason_of(status: GaleraStatus, config: &GaleraConfig) -> Reason {
         let now = Instant::now();
-        verdict(&snapshot(status, now), config, now).reason
+        verdict(&snapshot(status, now), config, now).rule
     }
 
     #[test]
@@ -352,7 +265,7 @@ mod tests {
         let now = Instant::now();
         let v = verdict(&snapshot(synced(), now), &config(), now);
         assert!(v.healthy);
-        assert_eq!(v.text, "Galera cluster node is synced.");
+        assert_eq!(v.reason, "Galera cluster node is synced.");
     }
 
     #[test]
@@ -362,7 +275,7 @@ mod tests {
         s.local_state_comment = "Donor/Desynced".into();
         let r = reason_of(s, &config());
         assert_eq!(
-            r.native(),
+            r.text(),
             "Galera cluster node is not synced: Donor/Desynced."
         );
         assert!(!r.healthy());
@@ -387,7 +300,7 @@ mod tests {
         s.local_state = LocalState::Other(0);
         let r = reason_of(s, &config());
         assert_eq!(
-            r.native(),
+            r.text(),
             "Galera cluster node is not in the Primary component (cluster status non-Primary)."
         );
     }
@@ -432,7 +345,7 @@ mod tests {
         let mut s = synced();
         s.reject_queries = RejectQueries::All;
         assert_eq!(
-            reason_of(s, &config()).native(),
+            reason_of(s, &config()).text(),
             "Galera cluster node rejects queries (wsrep_reject_queries=ALL)."
         );
         let mut s = synced();
@@ -453,7 +366,7 @@ mod tests {
         let v = verdict(&snap, &config(), now);
         assert!(!v.healthy);
         assert_eq!(
-            v.reason.percona(),
+            v.rule.percona(),
             "Percona XtraDB Cluster Node is manually disabled.\r\n"
         );
     }
@@ -464,7 +377,7 @@ mod tests {
         let snap = snapshot(synced(), then);
         let v = verdict(&snap, &config(), then + Duration::from_secs(4));
         assert!(!v.healthy);
-        assert!(matches!(v.reason, Reason::Stale { .. }));
+        assert!(matches!(v.rule, Reason::Stale { .. }));
         // Within max_staleness (3 x 1 s) the same snapshot still counts.
         assert!(verdict(&snap, &config(), then + Duration::from_secs(2)).healthy);
     }
@@ -477,14 +390,14 @@ mod tests {
         snap.unreachable_since = now - Duration::from_millis(4200);
         let v = verdict(&snap, &config(), now);
         assert_eq!(
-            v.text,
+            v.reason,
             "Galera cluster node state unknown: database unreachable for 4.2 s (Connection refused)."
         );
         snap.outcome = Err(PollError::AuthenticationFailed(
             "Access denied for user 'x'".into(),
         ));
         let v = verdict(&snap, &config(), now);
-        assert!(v.text.contains("authentication failed"), "{}", v.text);
+        assert!(v.reason.contains("authentication failed"), "{}", v.reason);
     }
 
     #[test]
@@ -499,106 +412,17 @@ mod tests {
         );
     }
 
-    // The hold-down after an outage longer than evs.suspect_timeout (5 s in the rows above).
-
-    #[test]
-    fn start_up_gets_no_hold() {
-        let mut gate = RecoveryGate::default();
-        gate.failed();
-        let now = Instant::now();
-        assert_eq!(
-            gate.succeeded(now, &synced(), Duration::from_secs(30)),
-            None
-        );
-        assert!(gate.hold().is_none());
-    }
-
-    #[test]
-    fn short_outage_gets_no_hold() {
-        let mut gate = RecoveryGate::default();
-        let t0 = Instant::now();
-        gate.succeeded(t0, &synced(), Duration::from_secs(30));
-        gate.failed();
-        assert_eq!(
-            gate.succeeded(
-                t0 + Duration::from_secs(4),
-                &synced(),
-                Duration::from_secs(30)
-            ),
-            None
-        );
-    }
-
-    #[test]
-    fn long_outage_holds_until_new_conf_id_while_synced_primary() {
-        let mut gate = RecoveryGate::default();
-        let t0 = Instant::now();
-        let max = Duration::from_secs(30);
-        gate.succeeded(t0, &synced(), max);
-        gate.failed();
-        // Resumed after 20 s: still claims Synced/Primary with the old conf_id -> held.
-        let event = gate.succeeded(t0 + Duration::from_secs(20), &synced(), max);
-        assert!(matches!(
-            event,
-            Some(GateEvent::Held(Hold {
-                conf_id_before: 3,
-                ..
-            }))
-        ));
-        // Notices it was evicted: non-Primary, conf_id -1.
-        let mut evicted = synced();
-        evicted.cluster_status = ClusterStatus::NonPrimary;
-        evicted.cluster_conf_id = u64::MAX;
-        assert_eq!(
-            gate.succeeded(t0 + Duration::from_secs(26), &evicted, max),
-            None
-        );
-        assert!(gate.hold().is_some());
-        // Rejoined with a new configuration but still catching up: held.
-        let mut joined = synced();
-        joined.cluster_conf_id = 5;
-        joined.local_state = LocalState::Joined;
-        assert_eq!(
-            gate.succeeded(t0 + Duration::from_secs(27), &joined, max),
-            None
-        );
-        joined.local_state = LocalState::Synced;
-        assert_eq!(
-            gate.succeeded(t0 + Duration::from_secs(28), &joined, max),
-            Some(GateEvent::Rejoined)
-        );
-        assert!(gate.hold().is_none());
-    }
-
-    #[test]
-    fn hold_is_capped() {
-        let mut gate = RecoveryGate::default();
-        let t0 = Instant::now();
-        let max = Duration::from_secs(30);
-        gate.succeeded(t0, &synced(), max);
-        gate.failed();
-        gate.succeeded(t0 + Duration::from_secs(10), &synced(), max);
-        assert_eq!(
-            gate.succeeded(t0 + Duration::from_secs(25), &synced(), max),
-            None
-        );
-        assert_eq!(
-            gate.succeeded(t0 + Duration::from_secs(40), &synced(), max),
-            Some(GateEvent::Expired)
-        );
-    }
-
     #[test]
     fn held_snapshot_is_503_recovering() {
         let now = Instant::now();
         let mut snap = snapshot(synced(), now);
-        snap.hold = Some(Hold {
+        snap.hold = Some(crate::collectors::galera::recovery::Hold {
             since: now - Duration::from_secs(2),
             outage: Duration::from_secs(20),
             conf_id_before: 3,
         });
         let v = verdict(&snap, &config(), now);
         assert!(!v.healthy);
-        assert!(v.text.contains("is recovering"), "{}", v.text);
+        assert!(v.reason.contains("is recovering"), "{}", v.reason);
     }
 }

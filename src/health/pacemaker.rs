@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::{freshness, Rule, Unknown};
 use crate::collectors::pacemaker::PacemakerSnapshot;
 use crate::config::PacemakerConfig;
 
@@ -33,8 +34,19 @@ pub enum Reason {
     FailedActions(Vec<String>),
 }
 
-impl Reason {
-    pub fn text(&self) -> String {
+impl Rule for Reason {
+    fn healthy(&self) -> bool {
+        matches!(self, Reason::Healthy { .. })
+    }
+
+    fn state_key(&self) -> String {
+        match self {
+            Reason::Stale { .. } => "state unknown: stale".to_owned(),
+            other => other.text(),
+        }
+    }
+
+    fn text(&self) -> String {
         fn list(items: &[String]) -> String {
             const SHOWN: usize = 5;
             let mut text = items
@@ -83,12 +95,7 @@ pub fn verdict(
     node_name: &str,
     now: Instant,
 ) -> Verdict {
-    let reason = reason(snapshot, config, node_name, now);
-    Verdict {
-        healthy: matches!(reason, Reason::Healthy { .. }),
-        text: reason.text(),
-        reason,
-    }
+    Verdict::of(reason(snapshot, config, node_name, now))
 }
 
 fn reason(
@@ -97,12 +104,10 @@ fn reason(
     node_name: &str,
     now: Instant,
 ) -> Reason {
-    let Some(taken_at) = snapshot.taken_at else {
-        return Reason::NeverPolled;
-    };
-    let age = now.saturating_duration_since(taken_at);
-    if age > config.max_staleness() {
-        return Reason::Stale { age };
+    match freshness(snapshot.taken_at, config.max_staleness(), now) {
+        Err(Unknown::NeverPolled) => return Reason::NeverPolled,
+        Err(Unknown::Stale { age }) => return Reason::Stale { age },
+        Ok(()) => {}
     }
     let polled = match &snapshot.outcome {
         Ok(polled) => polled,
@@ -202,7 +207,7 @@ pub(crate) mod tests {
         let config = PacemakerConfig::default();
         for node in ["controller01", "controller02", "controller03"] {
             let v = check("healthy", node, &config);
-            assert!(v.healthy, "{node}: {}", v.text);
+            assert!(v.healthy, "{node}: {}", v.reason);
         }
         assert!(check("live-healthy", "vm", &config).healthy);
     }
@@ -212,13 +217,13 @@ pub(crate) mod tests {
         let mut config = PacemakerConfig::default();
         let v = check("quorum-lost", "controller01", &config);
         assert_eq!(
-            v.reason,
+            v.rule,
             Reason::NoQuorum {
                 dc: "controller01".into()
             }
         );
         assert_eq!(
-            v.text,
+            v.reason,
             "Pacemaker: partition has no quorum (DC controller01)."
         );
         config.require_quorum = false;
@@ -229,17 +234,17 @@ pub(crate) mod tests {
     fn local_node_rules() {
         let config = PacemakerConfig::default();
         assert_eq!(
-            check("node-down", "controller02", &config).reason,
+            check("node-down", "controller02", &config).rule,
             Reason::NodeOffline("controller02".into())
         );
         assert!(check("node-down", "controller01", &config).healthy);
         assert_eq!(
-            check("standby", "controller01", &config).reason,
+            check("standby", "controller01", &config).rule,
             Reason::NodeStandby("controller01".into())
         );
         assert!(check("standby", "controller02", &config).healthy);
         assert_eq!(
-            check("healthy", "nosuchnode", &config).reason,
+            check("healthy", "nosuchnode", &config).rule,
             Reason::NodeUnknown("nosuchnode".into())
         );
         let relaxed = PacemakerConfig {
@@ -261,12 +266,12 @@ pub(crate) mod tests {
         let v = check("vip-monitor-failed", "controller01", &strict);
         assert!(!v.healthy);
         assert!(
-            v.text.contains("vip_monitor_10000 on controller01"),
+            v.reason.contains("vip_monitor_10000 on controller01"),
             "{}",
-            v.text
+            v.reason
         );
         let v = check("live-dummy-failed", "vm", &strict);
-        assert!(v.text.contains("dummy_monitor_5000"), "{}", v.text);
+        assert!(v.reason.contains("dummy_monitor_5000"), "{}", v.reason);
     }
 
     #[test]
@@ -274,11 +279,11 @@ pub(crate) mod tests {
         let config = PacemakerConfig::default();
         let now = Instant::now();
         let v = verdict(&PacemakerSnapshot::initial(), &config, "vm", now);
-        assert_eq!(v.reason, Reason::NeverPolled);
+        assert_eq!(v.rule, Reason::NeverPolled);
         let old = snapshot("healthy", now);
         let later = now + Duration::from_secs(60);
         assert!(matches!(
-            verdict(&old, &config, "controller01", later).reason,
+            verdict(&old, &config, "controller01", later).rule,
             Reason::Stale { .. }
         ));
         let down = PacemakerSnapshot {
@@ -288,7 +293,7 @@ pub(crate) mod tests {
         };
         let v = verdict(&down, &config, "vm", now);
         assert!(!v.healthy);
-        assert!(v.text.contains("no cluster summary"), "{}", v.text);
+        assert!(v.reason.contains("no cluster summary"), "{}", v.reason);
         let _ = CollectorStats::new();
     }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::{freshness, Rule, Unknown};
 use crate::collectors::rabbitmq::api::{Alarm, ApiError, Policy};
 use crate::collectors::rabbitmq::probe::ProbeOutcome;
 use crate::collectors::rabbitmq::RabbitSnapshot;
@@ -76,12 +77,19 @@ fn describe_alarms(alarms: &[Alarm]) -> String {
         .join(", ")
 }
 
-impl Reason {
-    pub fn healthy(&self) -> bool {
+impl Rule for Reason {
+    fn healthy(&self) -> bool {
         matches!(self, Reason::Healthy { .. })
     }
 
-    pub fn text(&self) -> String {
+    fn state_key(&self) -> String {
+        match self {
+            Reason::Stale { .. } => "state unknown: stale".to_owned(),
+            other => other.text(),
+        }
+    }
+
+    fn text(&self) -> String {
         match self {
             Reason::Healthy {
                 node,
@@ -147,21 +155,14 @@ impl Reason {
 
 /// Decide from the latest snapshot. Pure: the caller supplies `now`.
 pub fn verdict(snapshot: &RabbitSnapshot, config: &RabbitmqConfig, now: Instant) -> Verdict {
-    let reason = reason(snapshot, config, now);
-    Verdict {
-        healthy: reason.healthy(),
-        text: reason.text(),
-        reason,
-    }
+    Verdict::of(reason(snapshot, config, now))
 }
 
 fn reason(snapshot: &RabbitSnapshot, config: &RabbitmqConfig, now: Instant) -> Reason {
-    let Some(taken_at) = snapshot.cluster.taken_at else {
-        return Reason::NeverPolled;
-    };
-    let age = now.saturating_duration_since(taken_at);
-    if age > config.max_staleness() {
-        return Reason::Stale { age };
+    match freshness(snapshot.cluster.taken_at, config.max_staleness(), now) {
+        Err(Unknown::NeverPolled) => return Reason::NeverPolled,
+        Err(Unknown::Stale { age }) => return Reason::Stale { age },
+        Ok(()) => {}
     }
     let state = match &snapshot.cluster.outcome {
         Ok(state) => state,
@@ -197,10 +198,7 @@ fn reason(snapshot: &RabbitSnapshot, config: &RabbitmqConfig, now: Instant) -> R
     let mut probe_blocked = false;
     if config.probe {
         // The probe must be about as fresh as the API answer.
-        let fresh = snapshot
-            .probe
-            .taken_at
-            .is_some_and(|t| now.saturating_duration_since(t) <= config.max_staleness());
+        let fresh = freshness(snapshot.probe.taken_at, config.max_staleness(), now).is_ok();
         match (&snapshot.probe.outcome, fresh) {
             (Some(ProbeOutcome::Success { .. }), true) => {}
             (Some(ProbeOutcome::Blocked { .. }), true) => probe_blocked = true,
@@ -236,6 +234,20 @@ pub struct PolicyCheck {
     pub effective: bool,
     /// What differs, for /status.
     pub problem: Option<String>,
+}
+
+/// The expected policies checked against what the node reports; used by metrics and /status.
+pub fn policy_checks(
+    snapshot: &RabbitSnapshot,
+    config: &RabbitmqConfig,
+) -> Option<Vec<PolicyCheck>> {
+    snapshot.cluster().map(|state| {
+        check_policies(
+            &config.expected_policies,
+            &state.policies,
+            state.mirroring_supported(),
+        )
+    })
 }
 
 pub fn check_policies(
@@ -365,7 +377,7 @@ mod tests {
         let v = judge(state(), ok(), &RabbitmqConfig::default());
         assert!(v.healthy);
         assert_eq!(
-            v.text,
+            v.reason,
             "RabbitMQ node rabbit1@vm is running in a cluster with 3 of 3 nodes running."
         );
     }
@@ -376,7 +388,7 @@ mod tests {
         s.nodes[2].running = false;
         let v = judge(s, ok(), &RabbitmqConfig::default());
         assert!(v.healthy);
-        assert!(v.text.contains("2 of 3"), "{}", v.text);
+        assert!(v.reason.contains("2 of 3"), "{}", v.reason);
     }
 
     #[test]
@@ -391,7 +403,7 @@ mod tests {
         };
         let v = judge(s.clone(), blocked.clone(), &RabbitmqConfig::default());
         assert!(v.healthy);
-        assert!(v.text.contains("memory alarm on rabbit3@vm"), "{}", v.text);
+        assert!(v.reason.contains("memory alarm on rabbit3@vm"), "{}", v.reason);
         // Only the node that raised it fails with fail_on_local_alarm.
         let strict = RabbitmqConfig {
             fail_on_local_alarm: true,
@@ -401,7 +413,7 @@ mod tests {
         s.alarms[0].node = "rabbit1@vm".into();
         let v = judge(s, blocked, &strict);
         assert!(!v.healthy);
-        assert!(v.text.contains("memory alarm on rabbit1@vm"), "{}", v.text);
+        assert!(v.reason.contains("memory alarm on rabbit1@vm"), "{}", v.reason);
     }
 
     #[test]
@@ -409,13 +421,13 @@ mod tests {
         let mut s = state();
         s.nodes[0].running = false;
         assert_eq!(
-            judge(s, ok(), &RabbitmqConfig::default()).text,
+            judge(s, ok(), &RabbitmqConfig::default()).reason,
             "RabbitMQ node rabbit1@vm is not running."
         );
         let mut s = state();
         s.nodes[0].partitions = vec!["rabbit2@vm".into()];
         let v = judge(s.clone(), ok(), &RabbitmqConfig::default());
-        assert!(!v.healthy && v.text.contains("network partition with rabbit2@vm"));
+        assert!(!v.healthy && v.reason.contains("network partition with rabbit2@vm"));
         let lenient = RabbitmqConfig {
             fail_on_partition: false,
             ..RabbitmqConfig::default()
@@ -424,7 +436,7 @@ mod tests {
         let mut s = state();
         s.nodes.truncate(1);
         assert!(matches!(
-            judge(s, ok(), &RabbitmqConfig::default()).reason,
+            judge(s, ok(), &RabbitmqConfig::default()).rule,
             Reason::NotClusterMember { .. }
         ));
     }
@@ -437,9 +449,9 @@ mod tests {
         let v = judge(state(), failed.clone(), &RabbitmqConfig::default());
         assert!(!v.healthy);
         assert!(
-            v.text.contains("AMQP round trip failed: connect"),
+            v.reason.contains("AMQP round trip failed: connect"),
             "{}",
-            v.text
+            v.reason
         );
         let lenient = RabbitmqConfig {
             fail_on_probe_failure: false,
@@ -455,21 +467,21 @@ mod tests {
         s.cluster.outcome = Err(ApiError::Unreachable("connection refused".into()));
         let v = verdict(&s, &RabbitmqConfig::default(), now);
         assert!(
-            !v.healthy && v.text.contains("connection refused"),
+            !v.healthy && v.reason.contains("connection refused"),
             "{}",
-            v.text
+            v.reason
         );
         s.cluster.outcome = Err(ApiError::AuthenticationFailed("HTTP 401 for user x".into()));
         let v = verdict(&s, &RabbitmqConfig::default(), now);
-        assert!(v.text.contains("authentication failed"), "{}", v.text);
+        assert!(v.reason.contains("authentication failed"), "{}", v.reason);
         let v = verdict(
             &s,
             &RabbitmqConfig::default(),
             now + Duration::from_secs(31),
         );
-        assert!(matches!(v.reason, Reason::Stale { .. }));
+        assert!(matches!(v.rule, Reason::Stale { .. }));
         let v = verdict(&RabbitSnapshot::initial(), &RabbitmqConfig::default(), now);
-        assert_eq!(v.reason, Reason::NeverPolled);
+        assert_eq!(v.rule, Reason::NeverPolled);
     }
 
     #[test]

@@ -17,8 +17,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::{freshness, Rule};
 use crate::collectors::pacemaker::PacemakerSnapshot;
 use crate::config::{PacemakerConfig, VipEntry};
+
+pub type Verdict = super::Verdict<Reason>;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VipState {
@@ -43,7 +46,27 @@ pub struct VipState {
     /// constraints could not be read.
     pub colocated: Option<Vec<Colocated>>,
     pub healthy: bool,
+    /// The rule that decided this VIP.
+    #[serde(skip)]
+    pub rule: VipRule,
     pub reason: String,
+}
+
+/// Why one VIP is (not) healthy here: one variant per rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VipRule {
+    /// This host has the address (on `interface`) and Pacemaker runs the resource here.
+    Held { interface: Option<String> },
+    /// Pacemaker's view is unknown (`why`); whether the address is here anyway.
+    PacemakerUnknown { why: String, address_here: bool },
+    NoSuchResource,
+    AddressesUnknown,
+    /// The address is on this host while Pacemaker runs the VIP elsewhere or nowhere.
+    LeftBehind { elsewhere: String },
+    NotHere { elsewhere: String },
+    /// Pacemaker says here, the kernel says no.
+    NotOnInterface,
+    Unhealthy,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -54,28 +77,40 @@ pub struct Colocated {
     pub satisfied: bool,
 }
 
-/// The aggregate of `/vip`: healthy iff every VIP is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
-    pub healthy: bool,
-    pub reason: String,
+/// The rule of `/vip` (and `/vip/NAME`): healthy iff every VIP asked about is; the reason
+/// repeats the reasons of the VIPs that decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    NoneConfigured,
+    AllHeld(Vec<String>),
+    NotHeld(Vec<String>),
+}
+
+impl Rule for Reason {
+    fn healthy(&self) -> bool {
+        matches!(self, Reason::AllHeld(_))
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Reason::NoneConfigured => "No VIP configured.".to_owned(),
+            Reason::AllHeld(reasons) | Reason::NotHeld(reasons) => reasons.join(" "),
+        }
+    }
 }
 
 pub fn verdict(states: &[VipState]) -> Verdict {
     let healthy = !states.is_empty() && states.iter().all(|s| s.healthy);
-    let shown: Vec<&str> = states
+    let shown: Vec<String> = states
         .iter()
         .filter(|s| s.healthy == healthy)
-        .map(|s| s.reason.as_str())
+        .map(|s| s.reason.clone())
         .collect();
-    Verdict {
-        healthy,
-        reason: if shown.is_empty() {
-            "No VIP configured.".to_owned()
-        } else {
-            shown.join(" ")
-        },
-    }
+    Verdict::of(match (shown.is_empty(), healthy) {
+        (true, _) => Reason::NoneConfigured,
+        (false, true) => Reason::AllHeld(shown),
+        (false, false) => Reason::NotHeld(shown),
+    })
 }
 
 pub fn evaluate(
@@ -85,9 +120,7 @@ pub fn evaluate(
     node_name: &str,
     now: Instant,
 ) -> Vec<VipState> {
-    let fresh = snapshot
-        .taken_at
-        .is_some_and(|t| now.saturating_duration_since(t) <= config.max_staleness());
+    let fresh = freshness(snapshot.taken_at, config.max_staleness(), now).is_ok();
     let polled = snapshot.outcome.as_ref().ok().filter(|_| fresh);
     let addresses = snapshot
         .local_addresses
@@ -154,29 +187,21 @@ pub fn evaluate(
                 agree,
                 colocated,
                 healthy,
+                rule: VipRule::Unhealthy,
                 reason: String::new(),
             };
-            state.reason = reason(&state, snapshot, fresh, node_name);
+            state.rule = rule(&state, snapshot, fresh, node_name);
+            state.reason = text(&state, node_name);
             state
         })
         .collect()
 }
 
-fn reason(s: &VipState, snapshot: &PacemakerSnapshot, fresh: bool, node: &str) -> String {
-    let what = match (&s.address, &s.resource) {
-        (Some(a), Some(r)) if *r != s.name => format!("VIP {} ({a}, resource {r})", s.name),
-        (Some(a), _) => format!("VIP {} ({a})", s.name),
-        (None, Some(r)) if *r != s.name => format!("VIP {} (resource {r})", s.name),
-        (None, _) => format!("VIP {}", s.name),
-    };
-    let address = s
-        .address
-        .map(|a| a.to_string())
-        .unwrap_or_else(|| "the address".to_owned());
+/// Which rule decides one VIP.
+fn rule(s: &VipState, snapshot: &PacemakerSnapshot, fresh: bool, node: &str) -> VipRule {
     if s.healthy {
-        return match &s.interface {
-            Some(iface) => format!("{what} is held by this node ({node}) on {iface}."),
-            None => format!("{what} runs on this node ({node})."),
+        return VipRule::Held {
+            interface: s.interface.clone(),
         };
     }
     if s.resource.is_some() && s.pacemaker_nodes.is_none() {
@@ -191,14 +216,13 @@ fn reason(s: &VipState, snapshot: &PacemakerSnapshot, fresh: bool, node: &str) -
                 Ok(_) => "unknown".to_owned(),
             }
         };
-        let local = match s.held_locally {
-            Some(true) if s.address.is_some() => format!("; {address} is on this host"),
-            _ => String::new(),
+        return VipRule::PacemakerUnknown {
+            why,
+            address_here: s.held_locally == Some(true) && s.address.is_some(),
         };
-        return format!("{what}: Pacemaker's view is unknown ({why}){local}.");
     }
     if s.resource_found == Some(false) {
-        return format!("{what}: no such resource in the cluster.");
+        return VipRule::NoSuchResource;
     }
     let elsewhere = match s.pacemaker_nodes.as_deref() {
         Some([]) => Some("Pacemaker runs it nowhere".to_owned()),
@@ -208,15 +232,49 @@ fn reason(s: &VipState, snapshot: &PacemakerSnapshot, fresh: bool, node: &str) -
         _ => None,
     };
     match (s.held_locally, elsewhere) {
-        (None, _) => format!("{what}: cannot read this host's addresses."),
-        (Some(true), Some(elsewhere)) => {
+        (None, _) => VipRule::AddressesUnknown,
+        (Some(true), Some(elsewhere)) => VipRule::LeftBehind { elsewhere },
+        (Some(false), Some(elsewhere)) => VipRule::NotHere { elsewhere },
+        (Some(false), None) => VipRule::NotOnInterface,
+        (Some(true), None) => VipRule::Unhealthy,
+    }
+}
+
+/// The one-line reason of one VIP.
+fn text(s: &VipState, node: &str) -> String {
+    let what = match (&s.address, &s.resource) {
+        (Some(a), Some(r)) if *r != s.name => format!("VIP {} ({a}, resource {r})", s.name),
+        (Some(a), _) => format!("VIP {} ({a})", s.name),
+        (None, Some(r)) if *r != s.name => format!("VIP {} (resource {r})", s.name),
+        (None, _) => format!("VIP {}", s.name),
+    };
+    let address = s
+        .address
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "the address".to_owned());
+    match &s.rule {
+        VipRule::Held {
+            interface: Some(iface),
+        } => format!("{what} is held by this node ({node}) on {iface}."),
+        VipRule::Held { interface: None } => format!("{what} runs on this node ({node})."),
+        VipRule::PacemakerUnknown { why, address_here } => {
+            let local = if *address_here {
+                format!("; {address} is on this host")
+            } else {
+                String::new()
+            };
+            format!("{what}: Pacemaker's view is unknown ({why}){local}.")
+        }
+        VipRule::NoSuchResource => format!("{what}: no such resource in the cluster."),
+        VipRule::AddressesUnknown => format!("{what}: cannot read this host's addresses."),
+        VipRule::LeftBehind { elsewhere } => {
             format!("{what}: {address} is on this host but {elsewhere} (address left behind?).")
         }
-        (Some(false), Some(elsewhere)) => format!("{what}: not here; {elsewhere}."),
-        (Some(false), None) => format!(
+        VipRule::NotHere { elsewhere } => format!("{what}: not here; {elsewhere}."),
+        VipRule::NotOnInterface => format!(
             "{what}: Pacemaker says this node ({node}) runs it, but {address} is not on any interface."
         ),
-        (Some(true), None) => format!("{what}: unhealthy."),
+        VipRule::Unhealthy => format!("{what}: unhealthy."),
     }
 }
 

@@ -15,8 +15,7 @@ use axum::Router;
 
 use super::{AppState, CheckCounts};
 use crate::config::Compat;
-use crate::health::galera::verdict;
-use crate::health::rabbitmq::verdict as rabbitmq_verdict;
+use crate::health;
 
 pub fn routes() -> Router<AppState> {
     // Any method, like the Galera check: HAProxy sends what `option httpchk` says.
@@ -33,14 +32,14 @@ pub async fn pacemaker(State(state): State<AppState>) -> Response {
         return disabled("Pacemaker");
     };
     let snapshot = watch.borrow().clone();
-    let verdict = crate::health::pacemaker::verdict(
+    let verdict = health::pacemaker::verdict(
         &snapshot,
         &state.config.pacemaker,
         &state.config.node_name,
         Instant::now(),
     );
     CheckCounts::count_in(&state.check_counts.pacemaker, verdict.healthy);
-    text(verdict.healthy, format!("{}\n", verdict.text))
+    text(verdict.healthy, format!("{}\n", verdict.reason))
 }
 
 /// 200 iff this host holds every configured VIP and Pacemaker agrees.
@@ -65,14 +64,14 @@ fn vip_check(state: &AppState, only: Option<&str>) -> Response {
         }
     }
     let snapshot = watch.borrow().clone();
-    let states = crate::health::vip::evaluate(
+    let states = health::vip::evaluate(
         &snapshot,
         &entries,
         &state.config.pacemaker,
         &state.config.node_name,
         Instant::now(),
     );
-    let verdict = crate::health::vip::verdict(&states);
+    let verdict = health::vip::verdict(&states);
     CheckCounts::count_in(&state.check_counts.vip, verdict.healthy);
     text(verdict.healthy, format!("{}\n", verdict.reason))
 }
@@ -83,9 +82,9 @@ pub async fn rabbitmq(State(state): State<AppState>) -> Response {
         return disabled("RabbitMQ");
     };
     let snapshot = watch.borrow().clone();
-    let verdict = rabbitmq_verdict(&snapshot, &state.config.rabbitmq, Instant::now());
+    let verdict = health::rabbitmq::verdict(&snapshot, &state.config.rabbitmq, Instant::now());
     CheckCounts::count_in(&state.check_counts.rabbitmq, verdict.healthy);
-    text(verdict.healthy, format!("{}\n", verdict.text))
+    text(verdict.healthy, format!("{}\n", verdict.reason))
 }
 
 pub async fn galera(State(state): State<AppState>) -> Response {
@@ -94,11 +93,11 @@ pub async fn galera(State(state): State<AppState>) -> Response {
     };
     let snapshot = galera.borrow().clone();
     let config = &state.config.galera;
-    let verdict = verdict(&snapshot, config, Instant::now());
+    let verdict = health::galera::verdict(&snapshot, config, Instant::now());
     CheckCounts::count_in(&state.check_counts.galera, verdict.healthy);
     let body = match config.compat {
-        Compat::Native => format!("{}\n", verdict.text),
-        Compat::Percona => verdict.reason.percona().to_owned(),
+        Compat::Native => format!("{}\n", verdict.reason),
+        Compat::Percona => verdict.rule.percona().to_owned(),
     };
     text(verdict.healthy, body)
 }

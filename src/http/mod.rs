@@ -25,6 +25,7 @@ use crate::config::Config;
 
 mod check;
 mod pages;
+mod status;
 mod ui;
 
 /// Everything a handler may read. Cheap to clone.

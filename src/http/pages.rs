@@ -1,73 +1,52 @@
 //! Pages for Prometheus and people: /metrics, /status and /ui, rendered from the latest snapshots.
 
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::AppState;
-use crate::collectors::{galera, pacemaker, rabbitmq};
-use crate::health;
-use crate::health::galera::verdict;
-use crate::health::rabbitmq::verdict as rabbitmq_verdict;
-use crate::metrics::Exposition;
+use super::{status, ui, AppState};
+use crate::metrics::{self, Scrape};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/metrics", get(metrics))
-        .route("/status", get(status))
-        .route("/ui", get(super::ui::page))
+        .route("/metrics", get(exposition))
+        .route("/status", get(status_page))
+        .route("/ui", get(ui::page))
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    let mut e = Exposition::new();
-    e.gauge(
-        "build_info",
-        "Version of the running clustercheckd; always 1.",
-        &[("version", env!("CARGO_PKG_VERSION"))],
-        1.0,
-    );
-    e.gauge(
-        "start_time_seconds",
-        "Unix time the daemon started.",
-        &[],
-        state
-            .started_wall
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0),
-    );
-    if let Some(watch) = &state.galera {
-        let snapshot = watch.borrow().clone();
-        let verdict = verdict(&snapshot, &state.config.galera, Instant::now());
-        galera::metrics::render(&mut e, &snapshot, &state.config.galera, &verdict);
-    }
-    if let Some(watch) = &state.pacemaker {
-        render_pacemaker(&mut e, &watch.borrow().clone(), &state);
-    }
-    if let Some(watch) = &state.rabbitmq {
-        let snapshot = watch.borrow().clone();
-        let config = &state.config.rabbitmq;
-        let verdict = rabbitmq_verdict(&snapshot, config, Instant::now());
-        rabbitmq::metrics::render(&mut e, &snapshot, config, &verdict);
-    }
-    // Every check, enabled or not (a disabled one still answers 503), for a stable label set.
-    for (check, counters) in state.check_counts.all() {
-        for (code, counter) in [("200", &counters[0]), ("503", &counters[1])] {
-            e.counter(
-                "check_requests_total",
-                "Health checks answered, by check and status code.",
-                &[("check", check), ("code", code)],
-                counter.load(Ordering::Relaxed) as f64,
-            );
-        }
-    }
-    let mut response = e.encode().into_response();
+async fn exposition(State(state): State<AppState>) -> Response {
+    let galera = state.galera.as_ref().map(|w| w.borrow().clone());
+    let pacemaker = state.pacemaker.as_ref().map(|w| w.borrow().clone());
+    let rabbitmq = state.rabbitmq.as_ref().map(|w| w.borrow().clone());
+    let check_counts = state
+        .check_counts
+        .all()
+        .map(|(check, counters)| {
+            (
+                check,
+                [
+                    counters[0].load(Ordering::Relaxed),
+                    counters[1].load(Ordering::Relaxed),
+                ],
+            )
+        })
+        .to_vec();
+    let text = metrics::render(&Scrape {
+        config: &state.config,
+        galera: galera.as_deref(),
+        pacemaker: pacemaker.as_deref(),
+        rabbitmq: rabbitmq.as_deref(),
+        check_counts,
+        started_wall: state.started_wall,
+        now: Instant::now(),
+    });
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -75,172 +54,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
     response
 }
 
-async fn status(State(state): State<AppState>) -> Json<Value> {
-    Json(status_json(&state, Instant::now()))
-}
-
-/// The whole status document: one section per enabled subsystem, each with its verdict
-/// (`healthy`, `reason`) first. /status serves it as JSON and /ui renders it for people.
-pub fn status_json(state: &AppState, now: Instant) -> Value {
-    let mut body = json!({
-        "node_name": state.config.node_name,
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": now.duration_since(state.started).as_secs_f64(),
-    });
-    if let Some(watch) = &state.galera {
-        body["galera"] = galera_status(&watch.borrow(), state, now);
-    }
-    if let Some(watch) = &state.pacemaker {
-        let snapshot = watch.borrow().clone();
-        body["pacemaker"] = pacemaker_status(&snapshot, state, now);
-        if state.config.vip.enabled {
-            body["vip"] = vip_status(&snapshot, state, now);
-        }
-    }
-    if let Some(watch) = &state.rabbitmq {
-        let snapshot = watch.borrow().clone();
-        body["rabbitmq"] = rabbitmq_status(&snapshot, state, now);
-    }
-    body
-}
-
-fn galera_status(snapshot: &galera::GaleraSnapshot, state: &AppState, now: Instant) -> Value {
-    let config = &state.config.galera;
-    let verdict = verdict(snapshot, config, now);
-    let mut section = json!({
-        "healthy": verdict.healthy,
-        "reason": verdict.text,
-        "expected_nodes": config.expected_nodes,
-        "snapshot_age_seconds": snapshot.taken_at.map(|t| now.saturating_duration_since(t).as_secs_f64()),
-        "maintenance_file": snapshot.maintenance_file,
-        "recovering": snapshot.hold,
-        "collector": snapshot.stats,
-        "error": snapshot.outcome.as_ref().err().map(|e| e.to_string()),
-    });
-    if let Ok(polled) = &snapshot.outcome {
-        let s = &polled.status;
-        section["state"] = json!(s.local_state_comment);
-        section["cluster_status"] = json!(s.cluster_status.to_string());
-        section["cluster_size"] = json!(s.cluster_size);
-        section["provider_version"] = json!(s.provider_version);
-        section["wsrep"] = json!(s);
-        section["members"] = json!(polled.members);
-    }
-    section
-}
-
-fn render_pacemaker(e: &mut Exposition, snapshot: &pacemaker::PacemakerSnapshot, state: &AppState) {
-    let now = Instant::now();
-    let config = &state.config;
-    let verdict = health::pacemaker::verdict(snapshot, &config.pacemaker, &config.node_name, now);
-    pacemaker::metrics::render(e, snapshot, &verdict);
-    if config.vip.enabled {
-        let states = health::vip::evaluate(
-            snapshot,
-            &config.vip.entries(),
-            &config.pacemaker,
-            &config.node_name,
-            now,
-        );
-        pacemaker::metrics::render_vips(e, &states);
-    }
-}
-
-fn pacemaker_status(
-    snapshot: &pacemaker::PacemakerSnapshot,
-    state: &AppState,
-    now: Instant,
-) -> Value {
-    let config = &state.config;
-    let verdict = health::pacemaker::verdict(snapshot, &config.pacemaker, &config.node_name, now);
-    let mut section = json!({
-        "healthy": verdict.healthy,
-        "reason": verdict.text,
-        "node_name": config.node_name,
-        "snapshot_age_seconds": snapshot.taken_at.map(|t| now.saturating_duration_since(t).as_secs_f64()),
-        "crm_mon_format": snapshot.format,
-        "collector": snapshot.stats,
-        "error": snapshot.outcome.as_ref().err().map(|e| e.to_string()),
-    });
-    if let Ok(polled) = &snapshot.outcome {
-        let c = &polled.cluster;
-        section["summary"] = json!(c.summary);
-        section["local_node"] = json!(c.node(&config.node_name));
-        section["nodes"] = json!(c.nodes);
-        section["resources"] = json!(c.resources);
-        section["fail_counts"] = json!(c
-            .fail_counts
-            .iter()
-            .filter(|f| f.fail_count > 0)
-            .collect::<Vec<_>>());
-        section["failed_actions"] = json!(c.failures);
-        section["bans"] = json!(c.bans);
-        match &polled.constraints {
-            Ok(constraints) => section["constraints"] = json!(constraints),
-            Err(error) => section["constraints_error"] = json!(error),
-        }
-    }
-    section
-}
-
-fn vip_status(snapshot: &pacemaker::PacemakerSnapshot, state: &AppState, now: Instant) -> Value {
-    let config = &state.config;
-    let states = health::vip::evaluate(
-        snapshot,
-        &config.vip.entries(),
-        &config.pacemaker,
-        &config.node_name,
-        now,
-    );
-    let verdict = health::vip::verdict(&states);
-    json!({
-        "healthy": verdict.healthy,
-        "reason": verdict.reason,
-        "vips": states,
-        "local_addresses_error": snapshot
-            .local_addresses
-            .as_ref()
-            .and_then(|a| a.as_ref().err()),
-    })
-}
-
-fn rabbitmq_status(snapshot: &rabbitmq::RabbitSnapshot, state: &AppState, now: Instant) -> Value {
-    let config = &state.config.rabbitmq;
-    let verdict = rabbitmq_verdict(snapshot, config, now);
-    let age = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t).as_secs_f64());
-    let mut section = json!({
-        "healthy": verdict.healthy,
-        "reason": verdict.text,
-        "expected_nodes": config.expected_nodes,
-        "snapshot_age_seconds": age(snapshot.cluster.taken_at),
-        "collector": snapshot.cluster.stats,
-        "error": snapshot.cluster.outcome.as_ref().err().map(|e| e.to_string()),
-        "probe": {
-            "enabled": config.probe,
-            "age_seconds": age(snapshot.probe.taken_at),
-            "last": snapshot.probe.outcome,
-            "duration_seconds": snapshot.probe.duration.as_secs_f64(),
-            "counts": snapshot.probe.counts,
-        },
-        "queues": {
-            "enabled": config.scan_queues,
-            "age_seconds": age(snapshot.queues.taken_at),
-            "collector": snapshot.queues.stats,
-            "summary": snapshot.queues.outcome.as_ref().ok().map(|s| s.as_ref()),
-            "error": snapshot.queues.outcome.as_ref().err().map(|e| e.to_string()),
-        },
-        "api_calls": snapshot.api_calls,
-    });
-    if let Some(cluster) = snapshot.cluster() {
-        section["node"] = json!(cluster.overview.node);
-        section["cluster_name"] = json!(cluster.overview.cluster_name);
-        section["rabbitmq_version"] = json!(cluster.overview.rabbitmq_version);
-        section["erlang_version"] = json!(cluster.overview.erlang_version);
-        section["mirroring_supported"] = json!(cluster.mirroring_supported());
-        section["nodes"] = json!(cluster.nodes);
-        section["alarms"] = json!(cluster.alarms);
-        section["alarms_source"] = json!(cluster.alarms_source);
-        section["policies"] = json!(rabbitmq::policy_checks(snapshot, config));
-    }
-    section
+async fn status_page(State(state): State<AppState>) -> Json<Value> {
+    Json(status::document(&state, Instant::now()))
 }

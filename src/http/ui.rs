@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::response::Html;
 use serde_json::Value;
 
-use super::pages::status_json;
+use super::status;
 use super::AppState;
 
 /// How often the page reloads itself.
@@ -91,7 +91,7 @@ const KEY_FIGURES: &[Card] = &[
 ];
 
 pub async fn page(State(state): State<AppState>) -> Html<String> {
-    Html(render(&status_json(&state, Instant::now())))
+    Html(render(&status::document(&state, Instant::now())))
 }
 
 pub fn render(status: &Value) -> String {

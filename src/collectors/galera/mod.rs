@@ -9,7 +9,9 @@
 //! `mysql.wsrep_cluster_members`, the member list is read too, and marked stale when the node is
 //! outside the Primary component (the table is not updated there).
 //!
-//! "Healthy" is decided in [`crate::health::galera`]; this module only observes and publishes.
+//! It also keeps the post-outage history ([`recovery`]): whether the node is inside a hold-down
+//! after an outage longer than evs.suspect_timeout. "Healthy" is decided in
+//! [`crate::health::galera`]; this module only observes and publishes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,12 +22,13 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::collectors::{CollectorStats, Ticker};
+use crate::collectors::{publisher, CollectorStats, Feed, Publisher, Ticker};
 use crate::config::{DbAddress, DbEndpoint, GaleraConfig};
-use crate::health::galera::{verdict, GateEvent, Hold, RecoveryGate};
 
-pub mod metrics;
+pub mod recovery;
 pub mod status;
+
+use recovery::{GateEvent, Hold, RecoveryGate};
 
 use status::{ClusterStatus, GaleraStatus, StatusError, StatusRows};
 
@@ -145,12 +148,12 @@ pub fn spawn(
     config: GaleraConfig,
     endpoint: DbEndpoint,
     shutdown: CancellationToken,
-) -> (GaleraWatch, tokio::task::JoinHandle<()>) {
+) -> (Feed<GaleraSnapshot>, tokio::task::JoinHandle<()>) {
     let now = Instant::now();
-    let (tx, rx) = watch::channel(Arc::new(GaleraSnapshot::initial(now)));
+    let (tx, feed) = publisher(GaleraSnapshot::initial(now));
     let poller = Poller::new(config, endpoint, now);
     let handle = tokio::spawn(poller.run(tx, shutdown));
-    (rx, handle)
+    (feed, handle)
 }
 
 struct Poller {
@@ -163,7 +166,8 @@ struct Poller {
     stats: CollectorStats,
     unreachable_since: Instant,
     next_connect: Option<(Instant, Duration, PollError)>,
-    last_summary: String,
+    /// Whether the last poll failed on credentials (logged once per change, with a hint).
+    auth_failed: bool,
 }
 
 impl Poller {
@@ -191,17 +195,17 @@ impl Poller {
             stats: CollectorStats::new(),
             unreachable_since: now,
             next_connect: None,
-            last_summary: String::new(),
+            auth_failed: false,
         }
     }
 
-    async fn run(mut self, tx: watch::Sender<Arc<GaleraSnapshot>>, shutdown: CancellationToken) {
+    async fn run(mut self, tx: Publisher<GaleraSnapshot>, shutdown: CancellationToken) {
         tracing::info!(endpoint = %self.endpoint_text, interval = ?self.config.interval,
             timeout = ?self.config.timeout, "galera poller started");
         let mut ticker = Ticker::new(self.config.interval);
         while ticker.tick(&shutdown).await {
             let snapshot = self.poll().await;
-            tx.send_replace(Arc::new(snapshot));
+            tx.publish(snapshot);
         }
         if let Some(conn) = self.conn.take() {
             // Say goodbye politely, but never let a hung server hold up shutdown.
@@ -261,7 +265,7 @@ impl Poller {
             hold: self.gate.hold().cloned(),
             stats: self.stats.clone(),
         };
-        self.log_transition(&snapshot, finished);
+        self.log_credentials(&snapshot);
         snapshot
     }
 
@@ -325,43 +329,17 @@ impl Poller {
         Ok(Polled { status, members })
     }
 
-    /// Log when the observed state or the verdict changes, not on every poll.
-    fn log_transition(&mut self, snapshot: &GaleraSnapshot, now: Instant) {
-        let observed = match &snapshot.outcome {
-            Ok(polled) => format!(
-                "{} / {}",
-                polled.status.local_state_comment, polled.status.cluster_status
-            ),
-            Err(error) => format!("error: {}", error.root()),
-        };
-        let verdict = verdict(snapshot, &self.config, now);
-        let summary = format!(
-            "{observed}; {}",
-            if verdict.healthy {
-                "healthy"
-            } else {
-                "unhealthy"
-            }
-        );
-        if summary == self.last_summary {
-            return;
-        }
-        let previous = std::mem::replace(&mut self.last_summary, summary);
-        let previous = if previous.is_empty() {
-            "start"
-        } else {
-            previous.as_str()
-        };
-        match &snapshot.outcome {
-            Err(PollError::AuthenticationFailed(error)) => {
+    /// Wrong credentials need an operator, not a retry: say so once, with where to look. (The
+    /// verdict's transitions are logged by [`crate::transitions`] like every subsystem's.)
+    fn log_credentials(&mut self, snapshot: &GaleraSnapshot) {
+        let failed = matches!(snapshot.outcome, Err(PollError::AuthenticationFailed(_)));
+        if failed && !self.auth_failed {
+            if let Err(error) = &snapshot.outcome {
                 tracing::error!(endpoint = %self.endpoint_text, %error,
-                    "galera: authentication failed; check the credentials in the config or defaults file")
+                    "galera: authentication failed; check the credentials in the config or defaults file");
             }
-            _ if verdict.healthy => tracing::info!(from = previous, to = %self.last_summary,
-                reason = %verdict.text, "galera state changed"),
-            _ => tracing::warn!(from = previous, to = %self.last_summary,
-                reason = %verdict.text, "galera state changed"),
         }
+        self.auth_failed = failed;
     }
 }
 

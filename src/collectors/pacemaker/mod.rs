@@ -20,14 +20,13 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::collectors::{CollectorStats, Ticker};
+use crate::collectors::{publisher, CollectorStats, Feed, Publisher, Ticker};
 use crate::config::PacemakerConfig;
 
 pub mod command;
 pub mod constraints;
 pub mod crm_mon;
 pub mod local;
-pub mod metrics;
 pub mod xml;
 
 use command::{Output, ToolError};
@@ -101,17 +100,16 @@ pub fn spawn(
     config: PacemakerConfig,
     read_addresses: bool,
     shutdown: CancellationToken,
-) -> (PacemakerWatch, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = watch::channel(Arc::new(PacemakerSnapshot::initial()));
+) -> (Feed<PacemakerSnapshot>, tokio::task::JoinHandle<()>) {
+    let (tx, feed) = publisher(PacemakerSnapshot::initial());
     let poller = Poller {
         config,
         read_addresses,
         format: OutputFormat::Xml,
         stats: CollectorStats::new(),
-        last_summary: String::new(),
     };
     let handle = tokio::spawn(poller.run(tx, shutdown));
-    (rx, handle)
+    (feed, handle)
 }
 
 struct Poller {
@@ -120,11 +118,10 @@ struct Poller {
     /// The crm_mon output format in use; switches to Legacy once if crm_mon rejects the other.
     format: OutputFormat,
     stats: CollectorStats,
-    last_summary: String,
 }
 
 impl Poller {
-    async fn run(mut self, tx: watch::Sender<Arc<PacemakerSnapshot>>, shutdown: CancellationToken) {
+    async fn run(mut self, tx: Publisher<PacemakerSnapshot>, shutdown: CancellationToken) {
         tracing::info!(crm_mon = %self.config.crm_mon_path.display(),
             cib_file = ?self.config.cib_file, interval = ?self.config.interval,
             timeout = ?self.config.timeout, "pacemaker poller started");
@@ -135,7 +132,7 @@ impl Poller {
                 // Dropping the poll kills its children (kill_on_drop).
                 _ = shutdown.cancelled() => break,
             };
-            tx.send_replace(Arc::new(snapshot));
+            tx.publish(snapshot);
         }
         tracing::info!("pacemaker poller stopped");
     }
@@ -164,43 +161,7 @@ impl Poller {
             format: self.format,
             stats: self.stats.clone(),
         };
-        self.log_transition(&snapshot);
         snapshot
-    }
-
-    /// Log when the collector's state changes, not on every poll.
-    fn log_transition(&mut self, snapshot: &PacemakerSnapshot) {
-        let summary = match &snapshot.outcome {
-            Ok(p) => {
-                let s = &p.cluster.summary;
-                format!(
-                    "up; quorum {}, DC {}, {} failed resources, {} failed actions{}",
-                    s.with_quorum,
-                    s.dc_name.as_deref().unwrap_or("none"),
-                    p.cluster.failed_resources().len(),
-                    p.cluster.failures.len(),
-                    match &p.constraints {
-                        Ok(_) => String::new(),
-                        Err(e) => format!("; constraints unreadable: {e}"),
-                    }
-                )
-            }
-            Err(e) => format!("down: {e}"),
-        };
-        if summary == self.last_summary {
-            return;
-        }
-        let previous = std::mem::replace(&mut self.last_summary, summary);
-        let previous = if previous.is_empty() {
-            "start".to_owned()
-        } else {
-            previous
-        };
-        if snapshot.outcome.is_ok() {
-            tracing::info!(from = %previous, to = %self.last_summary, "pacemaker state changed");
-        } else {
-            tracing::warn!(from = %previous, to = %self.last_summary, "pacemaker state changed");
-        }
     }
 }
 

@@ -15,7 +15,8 @@
 //!
 //! Version matters: on 3.x, `ha-mode` policies mirror classic queues; 4.x removed mirroring and
 //! ignores `ha-mode`, so there an HA policy is reported as ineffective and quorum queues are what
-//! protects messages. "Healthy" is decided in [`crate::health::rabbitmq`].
+//! protects messages. "Healthy" (and whether the expected policies hold) is decided in
+//! [`crate::health::rabbitmq`]; this module only observes and publishes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,12 +27,10 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::collectors::{CollectorStats, Ticker};
+use crate::collectors::{publisher, CollectorStats, Feed, Publisher, Ticker};
 use crate::config::{RabbitmqConfig, RabbitmqCredentials};
-use crate::health::rabbitmq::{verdict, PolicyCheck};
 
 pub mod api;
-pub mod metrics;
 pub mod probe;
 pub mod queues;
 
@@ -147,10 +146,10 @@ pub fn spawn(
     config: RabbitmqConfig,
     credentials: RabbitmqCredentials,
     shutdown: CancellationToken,
-) -> Result<(RabbitWatch, Vec<tokio::task::JoinHandle<()>>), ApiError> {
+) -> Result<(Feed<RabbitSnapshot>, Vec<tokio::task::JoinHandle<()>>), ApiError> {
     let client = Client::new(&config, credentials.clone())?;
     let probe = config.probe.then(|| Probe::new(&config, &credentials));
-    let (tx, rx) = watch::channel(Arc::new(RabbitSnapshot::initial()));
+    let (tx, feed) = publisher(RabbitSnapshot::initial());
     let tx = Arc::new(tx);
     let mut tasks = vec![tokio::spawn(
         ClusterPoller {
@@ -160,14 +159,14 @@ pub fn spawn(
             stats: CollectorStats::new(),
             calls: BTreeMap::new(),
             probe_counts: ProbeCounts::default(),
-            last_summary: String::new(),
+            auth_failed: false,
         }
         .run(tx.clone(), shutdown.clone()),
     )];
     if config.scan_queues {
         tasks.push(tokio::spawn(queue_loop(config, client, tx, shutdown)));
     }
-    Ok((rx, tasks))
+    Ok((feed, tasks))
 }
 
 struct ClusterPoller {
@@ -177,13 +176,14 @@ struct ClusterPoller {
     stats: CollectorStats,
     calls: BTreeMap<&'static str, CallStats>,
     probe_counts: ProbeCounts,
-    last_summary: String,
+    /// Whether the last poll failed on credentials (logged once per change, with a hint).
+    auth_failed: bool,
 }
 
 impl ClusterPoller {
     async fn run(
         mut self,
-        tx: Arc<watch::Sender<Arc<RabbitSnapshot>>>,
+        tx: Arc<Publisher<RabbitSnapshot>>,
         shutdown: CancellationToken,
     ) {
         tracing::info!(management_url = %self.config.management_url,
@@ -225,17 +225,14 @@ impl ClusterPoller {
                 None => None,
             };
             let calls = self.calls.clone();
-            tx.send_modify(|current| {
-                let mut next = (**current).clone();
+            self.log_credentials(&cluster);
+            tx.update(|next| {
                 next.cluster = cluster;
                 if let Some(probe) = probe {
                     next.probe = probe;
                 }
                 next.api_calls.extend(calls);
-                *current = Arc::new(next);
             });
-            let snapshot = tx.borrow().clone();
-            self.log_transition(&snapshot);
         }
         tracing::info!("rabbitmq poller stopped");
     }
@@ -272,26 +269,17 @@ impl ClusterPoller {
         })
     }
 
-    /// Log when the verdict or what it rests on changes, not on every poll.
-    fn log_transition(&mut self, snapshot: &RabbitSnapshot) {
-        let verdict = verdict(snapshot, &self.config, Instant::now());
-        if verdict.text == self.last_summary {
-            return;
-        }
-        let previous = std::mem::replace(&mut self.last_summary, verdict.text.clone());
-        let previous = if previous.is_empty() {
-            "start".to_owned()
-        } else {
-            previous
-        };
-        match &snapshot.cluster.outcome {
-            Err(ApiError::AuthenticationFailed(error)) => tracing::error!(%error,
-                "rabbitmq: authentication failed; check rabbitmq.user/password or the credentials file"),
-            _ if verdict.healthy => {
-                tracing::info!(from = %previous, to = %verdict.text, "rabbitmq state changed")
+    /// Wrong credentials need an operator, not a retry: say so once, with where to look. (The
+    /// verdict's transitions are logged by [`crate::transitions`] like every subsystem's.)
+    fn log_credentials(&mut self, cluster: &ClusterPart) {
+        let failed = matches!(cluster.outcome, Err(ApiError::AuthenticationFailed(_)));
+        if failed && !self.auth_failed {
+            if let Err(error) = &cluster.outcome {
+                tracing::error!(%error,
+                    "rabbitmq: authentication failed; check rabbitmq.user/password or the credentials file");
             }
-            _ => tracing::warn!(from = %previous, to = %verdict.text, "rabbitmq state changed"),
         }
+        self.auth_failed = failed;
     }
 }
 
@@ -318,7 +306,7 @@ fn alarms_from_nodes(nodes: &[Node]) -> Vec<Alarm> {
 async fn queue_loop(
     config: RabbitmqConfig,
     client: Client,
-    tx: Arc<watch::Sender<Arc<RabbitSnapshot>>>,
+    tx: Arc<Publisher<RabbitSnapshot>>,
     shutdown: CancellationToken,
 ) {
     let mut rx = tx.subscribe();
@@ -378,11 +366,9 @@ async fn queue_loop(
             stats: stats.clone(),
         };
         let call = call.clone();
-        tx.send_modify(|current| {
-            let mut next = (**current).clone();
+        tx.update(|next| {
             next.queues = part;
             next.api_calls.insert("queues", call);
-            *current = Arc::new(next);
         });
     }
 }
@@ -402,18 +388,4 @@ async fn scan(
         scan.feed(&chunk)?;
     }
     scan.finish()
-}
-
-/// The expected policies checked against what the node reports; used by metrics and /status.
-pub fn policy_checks(
-    snapshot: &RabbitSnapshot,
-    config: &RabbitmqConfig,
-) -> Option<Vec<PolicyCheck>> {
-    snapshot.cluster().map(|state| {
-        crate::health::rabbitmq::check_policies(
-            &config.expected_policies,
-            &state.policies,
-            state.mirroring_supported(),
-        )
-    })
 }

@@ -5,13 +5,99 @@
 //! repeating the last value, and `clustercheckd_collector_up` says why. Families are built with
 //! the prometheus crate's data model and encoded by its text encoder; [`Exposition`] only makes
 //! sure each family is declared once with one type and help text.
+//!
+//! One file per subsystem renders its series from its snapshot and its verdict ([`galera`],
+//! [`pacemaker`], [`vip`], [`rabbitmq`]); [`render`] assembles the whole page. Every series is
+//! documented in docs/metrics.md.
+
+pub mod galera;
+pub mod pacemaker;
+pub mod rabbitmq;
+pub mod vip;
 
 use std::collections::HashMap;
+use std::time::{Instant, SystemTime};
 
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
 
+use crate::collectors::galera::GaleraSnapshot;
+use crate::collectors::pacemaker::PacemakerSnapshot;
+use crate::collectors::rabbitmq::RabbitSnapshot;
 use crate::collectors::CollectorStats;
+use crate::config::Config;
+use crate::health;
+
+/// What one scrape renders: the latest snapshot of each enabled subsystem, and the daemon's own
+/// counters.
+pub struct Scrape<'a> {
+    pub config: &'a Config,
+    pub galera: Option<&'a GaleraSnapshot>,
+    pub pacemaker: Option<&'a PacemakerSnapshot>,
+    pub rabbitmq: Option<&'a RabbitSnapshot>,
+    /// Answered checks per check name: [200, 503].
+    pub check_counts: Vec<(&'static str, [u64; 2])>,
+    pub started_wall: SystemTime,
+    pub now: Instant,
+}
+
+/// The whole exposition page.
+pub fn render(scrape: &Scrape) -> String {
+    let config = scrape.config;
+    let now = scrape.now;
+    let mut e = Exposition::new();
+    e.gauge(
+        "build_info",
+        "Version of the running clustercheckd; always 1.",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    e.gauge(
+        "start_time_seconds",
+        "Unix time the daemon started.",
+        &[],
+        scrape
+            .started_wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
+    );
+    if let Some(snapshot) = scrape.galera {
+        let verdict = health::galera::verdict(snapshot, &config.galera, now);
+        galera::render(&mut e, snapshot, &config.galera, &verdict);
+    }
+    if let Some(snapshot) = scrape.pacemaker {
+        let verdict =
+            health::pacemaker::verdict(snapshot, &config.pacemaker, &config.node_name, now);
+        pacemaker::render(&mut e, snapshot, &verdict);
+        if config.vip.enabled {
+            let states = health::vip::evaluate(
+                snapshot,
+                &config.vip.entries(),
+                &config.pacemaker,
+                &config.node_name,
+                now,
+            );
+            vip::render(&mut e, &states);
+        }
+    }
+    if let Some(snapshot) = scrape.rabbitmq {
+        let verdict = health::rabbitmq::verdict(snapshot, &config.rabbitmq, now);
+        rabbitmq::render(&mut e, snapshot, &config.rabbitmq, &verdict);
+    }
+    // Every check, enabled or not (a disabled one still answers 503), for a stable label set.
+    for (check, [ok, unavailable]) in &scrape.check_counts {
+        for (code, count) in [("200", ok), ("503", unavailable)] {
+            e.counter(
+                "check_requests_total",
+                "Health checks answered, by check and status code.",
+                &[("check", check), ("code", code)],
+                *count as f64,
+            );
+        }
+    }
+    e.encode()
+}
 
 /// Prefix of every series: collides with no other exporter's names.
 pub const PREFIX: &str = "clustercheckd_";

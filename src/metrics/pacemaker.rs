@@ -8,11 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use super::crm_mon::{ClusterState, NODE_STATES, ROLES};
-use super::PacemakerSnapshot;
+use super::Exposition;
+use crate::collectors::pacemaker::crm_mon::{ClusterState, NODE_STATES, ROLES};
+use crate::collectors::pacemaker::PacemakerSnapshot;
 use crate::health::pacemaker::Verdict;
-use crate::health::vip::VipState;
-use crate::metrics::Exposition;
 
 /// The no-quorum-policy values Pacemaker accepts (`suicide` is the old name of `fence`).
 const NO_QUORUM_POLICIES: [&str; 6] = ["stop", "ignore", "freeze", "demote", "fence", "other"];
@@ -31,8 +30,8 @@ pub fn render(e: &mut Exposition, snapshot: &PacemakerSnapshot, verdict: &Verdic
         "format",
         &["xml", "legacy"],
         match snapshot.format {
-            super::crm_mon::OutputFormat::Xml => "xml",
-            super::crm_mon::OutputFormat::Legacy => "legacy",
+            crate::collectors::pacemaker::crm_mon::OutputFormat::Xml => "xml",
+            crate::collectors::pacemaker::crm_mon::OutputFormat::Legacy => "legacy",
         },
     );
     let Some(polled) = snapshot.outcome.as_ref().ok() else {
@@ -325,78 +324,6 @@ fn render_cluster(e: &mut Exposition, c: &ClusterState) {
             &[("resource", resource), ("node", node)],
             *count as f64,
         );
-    }
-}
-
-/// The VIP series. `held_locally` is always exported (0 when unknown), so that summed over the
-/// controllers 0 means "nobody holds it" and 2 "two hosts hold it".
-pub fn render_vips(e: &mut Exposition, states: &[VipState]) {
-    for s in states {
-        let vip = [("vip", s.name.as_str())];
-        let address = s.address.map(|a| a.to_string()).unwrap_or_default();
-        e.gauge(
-            "vip_info",
-            "Each configured VIP: its resource and address; always 1.",
-            &[
-                ("vip", &s.name),
-                ("resource", s.resource.as_deref().unwrap_or("")),
-                ("address", &address),
-            ],
-            1.0,
-        );
-        e.flag(
-            "vip_held_locally",
-            "1 when this host has the VIP's address on an interface that is up (0 also when unknown). \
-             Sum over the controllers: 0 = nobody holds it, >1 = split brain.",
-            &vip,
-            s.held_locally == Some(true),
-        );
-        e.flag(
-            "vip_healthy",
-            "The /vip/NAME verdict: 1 when this host holds the VIP and Pacemaker agrees.",
-            &vip,
-            s.healthy,
-        );
-        if let Some(local) = s.pacemaker_local {
-            e.flag(
-                "vip_pacemaker_local",
-                "1 when Pacemaker runs the VIP's resource on this node.",
-                &vip,
-                local,
-            );
-        }
-        if let Some(nodes) = &s.pacemaker_nodes {
-            e.gauge(
-                "vip_pacemaker_nodes",
-                "Nodes on which Pacemaker runs the VIP's resource (1 expected).",
-                &vip,
-                nodes.len() as f64,
-            );
-            for node in nodes {
-                e.gauge(
-                    "vip_holder",
-                    "The node Pacemaker runs the VIP on; always 1, absent while it runs nowhere.",
-                    &[("vip", &s.name), ("node", node)],
-                    1.0,
-                );
-            }
-        }
-        if let Some(agree) = s.agree {
-            e.flag(
-                "vip_agreement",
-                "1 when Pacemaker's view (runs here or not) matches this host's addresses.",
-                &vip,
-                agree,
-            );
-        }
-        for c in s.colocated.iter().flatten() {
-            e.flag(
-                "vip_colocation_satisfied",
-                "1 when a resource colocated with the VIP (e.g. lb-haproxy-clone) runs on the VIP's node.",
-                &[("vip", &s.name), ("resource", &c.resource)],
-                c.satisfied,
-            );
-        }
     }
 }
 

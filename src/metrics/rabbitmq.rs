@@ -6,11 +6,11 @@
 //! type, by `type` — both stable for the life of a node, so a stopped node keeps its series
 //! (with `running` 0) instead of vanishing.
 
-use super::probe::ProbeOutcome;
-use super::{api, policy_checks, RabbitSnapshot};
+use super::Exposition;
+use crate::collectors::rabbitmq::probe::ProbeOutcome;
+use crate::collectors::rabbitmq::{api, RabbitSnapshot};
 use crate::config::RabbitmqConfig;
-use crate::health::rabbitmq::Verdict;
-use crate::metrics::Exposition;
+use crate::health::rabbitmq::{policy_checks, Verdict};
 
 pub fn render(
     e: &mut Exposition,

@@ -4,11 +4,11 @@
 //! wsrep gauges (absent, not stale), while the verdict and the collector's self-metrics are
 //! always there.
 
-use super::status::{ClusterStatus, LocalState, RejectQueries};
-use super::GaleraSnapshot;
+use super::Exposition;
+use crate::collectors::galera::status::{ClusterStatus, LocalState, RejectQueries};
+use crate::collectors::galera::GaleraSnapshot;
 use crate::config::GaleraConfig;
 use crate::health::galera::Verdict;
-use crate::metrics::Exposition;
 
 pub fn render(
     e: &mut Exposition,

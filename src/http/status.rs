@@ -1,0 +1,160 @@
+//! The /status document: one section per enabled subsystem, each with its verdict (`healthy`,
+//! `reason`) first and then what the snapshot knows. /status serves it as JSON and /ui renders it
+//! for people; both read it from here, so they never disagree.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::collectors::{galera, pacemaker, rabbitmq};
+use crate::health;
+
+/// The whole status document: one section per enabled subsystem, each with its verdict
+/// (`healthy`, `reason`) first. /status serves it as JSON and /ui renders it for people.
+pub fn document(state: &AppState, now: Instant) -> Value {
+    let mut body = json!({
+        "node_name": state.config.node_name,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": now.duration_since(state.started).as_secs_f64(),
+    });
+    if let Some(watch) = &state.galera {
+        body["galera"] = galera_status(&watch.borrow(), state, now);
+    }
+    if let Some(watch) = &state.pacemaker {
+        let snapshot = watch.borrow().clone();
+        body["pacemaker"] = pacemaker_status(&snapshot, state, now);
+        if state.config.vip.enabled {
+            body["vip"] = vip_status(&snapshot, state, now);
+        }
+    }
+    if let Some(watch) = &state.rabbitmq {
+        let snapshot = watch.borrow().clone();
+        body["rabbitmq"] = rabbitmq_status(&snapshot, state, now);
+    }
+    body
+}
+
+fn galera_status(snapshot: &galera::GaleraSnapshot, state: &AppState, now: Instant) -> Value {
+    let config = &state.config.galera;
+    let verdict = health::galera::verdict(snapshot, config, now);
+    let mut section = json!({
+        "healthy": verdict.healthy,
+        "reason": verdict.reason,
+        "expected_nodes": config.expected_nodes,
+        "snapshot_age_seconds": snapshot.taken_at.map(|t| now.saturating_duration_since(t).as_secs_f64()),
+        "maintenance_file": snapshot.maintenance_file,
+        "recovering": snapshot.hold,
+        "collector": snapshot.stats,
+        "error": snapshot.outcome.as_ref().err().map(|e| e.to_string()),
+    });
+    if let Ok(polled) = &snapshot.outcome {
+        let s = &polled.status;
+        section["state"] = json!(s.local_state_comment);
+        section["cluster_status"] = json!(s.cluster_status.to_string());
+        section["cluster_size"] = json!(s.cluster_size);
+        section["provider_version"] = json!(s.provider_version);
+        section["wsrep"] = json!(s);
+        section["members"] = json!(polled.members);
+    }
+    section
+}
+
+fn pacemaker_status(
+    snapshot: &pacemaker::PacemakerSnapshot,
+    state: &AppState,
+    now: Instant,
+) -> Value {
+    let config = &state.config;
+    let verdict = health::pacemaker::verdict(snapshot, &config.pacemaker, &config.node_name, now);
+    let mut section = json!({
+        "healthy": verdict.healthy,
+        "reason": verdict.reason,
+        "node_name": config.node_name,
+        "snapshot_age_seconds": snapshot.taken_at.map(|t| now.saturating_duration_since(t).as_secs_f64()),
+        "crm_mon_format": snapshot.format,
+        "collector": snapshot.stats,
+        "error": snapshot.outcome.as_ref().err().map(|e| e.to_string()),
+    });
+    if let Ok(polled) = &snapshot.outcome {
+        let c = &polled.cluster;
+        section["summary"] = json!(c.summary);
+        section["local_node"] = json!(c.node(&config.node_name));
+        section["nodes"] = json!(c.nodes);
+        section["resources"] = json!(c.resources);
+        section["fail_counts"] = json!(c
+            .fail_counts
+            .iter()
+            .filter(|f| f.fail_count > 0)
+            .collect::<Vec<_>>());
+        section["failed_actions"] = json!(c.failures);
+        section["bans"] = json!(c.bans);
+        match &polled.constraints {
+            Ok(constraints) => section["constraints"] = json!(constraints),
+            Err(error) => section["constraints_error"] = json!(error),
+        }
+    }
+    section
+}
+
+fn vip_status(snapshot: &pacemaker::PacemakerSnapshot, state: &AppState, now: Instant) -> Value {
+    let config = &state.config;
+    let states = health::vip::evaluate(
+        snapshot,
+        &config.vip.entries(),
+        &config.pacemaker,
+        &config.node_name,
+        now,
+    );
+    let verdict = health::vip::verdict(&states);
+    json!({
+        "healthy": verdict.healthy,
+        "reason": verdict.reason,
+        "vips": states,
+        "local_addresses_error": snapshot
+            .local_addresses
+            .as_ref()
+            .and_then(|a| a.as_ref().err()),
+    })
+}
+
+fn rabbitmq_status(snapshot: &rabbitmq::RabbitSnapshot, state: &AppState, now: Instant) -> Value {
+    let config = &state.config.rabbitmq;
+    let verdict = health::rabbitmq::verdict(snapshot, config, now);
+    let age = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t).as_secs_f64());
+    let mut section = json!({
+        "healthy": verdict.healthy,
+        "reason": verdict.reason,
+        "expected_nodes": config.expected_nodes,
+        "snapshot_age_seconds": age(snapshot.cluster.taken_at),
+        "collector": snapshot.cluster.stats,
+        "error": snapshot.cluster.outcome.as_ref().err().map(|e| e.to_string()),
+        "probe": {
+            "enabled": config.probe,
+            "age_seconds": age(snapshot.probe.taken_at),
+            "last": snapshot.probe.outcome,
+            "duration_seconds": snapshot.probe.duration.as_secs_f64(),
+            "counts": snapshot.probe.counts,
+        },
+        "queues": {
+            "enabled": config.scan_queues,
+            "age_seconds": age(snapshot.queues.taken_at),
+            "collector": snapshot.queues.stats,
+            "summary": snapshot.queues.outcome.as_ref().ok().map(|s| s.as_ref()),
+            "error": snapshot.queues.outcome.as_ref().err().map(|e| e.to_string()),
+        },
+        "api_calls": snapshot.api_calls,
+    });
+    if let Some(cluster) = snapshot.cluster() {
+        section["node"] = json!(cluster.overview.node);
+        section["cluster_name"] = json!(cluster.overview.cluster_name);
+        section["rabbitmq_version"] = json!(cluster.overview.rabbitmq_version);
+        section["erlang_version"] = json!(cluster.overview.erlang_version);
+        section["mirroring_supported"] = json!(cluster.mirroring_supported());
+        section["nodes"] = json!(cluster.nodes);
+        section["alarms"] = json!(cluster.alarms);
+        section["alarms_source"] = json!(cluster.alarms_source);
+        section["policies"] = json!(health::rabbitmq::policy_checks(snapshot, config));
+    }
+    section
+}
