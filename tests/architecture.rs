@@ -134,16 +134,20 @@ fn code_flows_one_way() {
             .find(|(m, _)| *m == from)
             .map(|(_, a)| *a)
             .unwrap_or_else(|| panic!("{}: module `{from}` is not in the table", file.display()));
-        let mut depth_extra = 0;
+        // Inline modules (`mod tests {`) add a level for `super::` until their closing brace.
+        let mut braces = 0usize;
+        let mut inline_opened_at: Vec<usize> = Vec::new();
         for (number, line) in text.lines().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
             let trimmed = code.trim_start();
-            // Inline modules (`mod tests {`) add a level for `super::`.
-            if (trimmed.starts_with("mod ") || trimmed.starts_with("pub mod ") || trimmed.starts_with("pub(crate) mod "))
-                && trimmed.trim_end().ends_with('{')
-            {
-                depth_extra += 1;
+            let opens_module = (trimmed.starts_with("mod ")
+                || trimmed.starts_with("pub mod ")
+                || trimmed.starts_with("pub(crate) mod "))
+                && trimmed.trim_end().ends_with('{');
+            if opens_module {
+                inline_opened_at.push(braces);
             }
+            let depth_extra = inline_opened_at.len();
             for path in paths_in(code) {
                 let mut module = file_module.clone();
                 module.extend((0..depth_extra).map(|i| format!("inline{i}")));
@@ -163,6 +167,11 @@ fn code_flows_one_way() {
                         number + 1
                     ));
                 }
+            }
+            braces += code.matches('{').count();
+            braces = braces.saturating_sub(code.matches('}').count());
+            while inline_opened_at.last().is_some_and(|&at| braces <= at) {
+                inline_opened_at.pop();
             }
         }
     }
@@ -188,4 +197,23 @@ fn the_scanner_sees_what_it_must() {
     assert_eq!(target("super::super::metrics::X", &module).as_deref(), Some("metrics"));
     assert_eq!(target("my_crate::x", &module), None);
     assert!(paths_in("use my_crate::x;").is_empty());
+}
+
+/// Inside http: the status document and the /ui page never import each other's handlers; both
+/// read the document from `http::status`.
+#[test]
+fn status_and_ui_do_not_import_each_other() {
+    let forbidden: &[(&str, &[&str])] = &[
+        ("http/status.rs", &["super::ui", "super::pages", "http::ui", "http::pages"]),
+        ("http/ui.rs", &["super::pages", "http::pages"]),
+    ];
+    for (file, paths) in forbidden {
+        let text = std::fs::read_to_string(src().join(file)).expect("read source");
+        for path in *paths {
+            assert!(
+                !text.contains(path),
+                "src/{file} must not use {path}: /status and /ui both read http::status"
+            );
+        }
+    }
 }
