@@ -17,7 +17,7 @@ pub mod metrics;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, RabbitmqCredentials};
 use crate::http::{AppState, Limits, Watches};
 
 /// The listeners, bound by the caller before anything else starts (so a port clash is a start-up
@@ -30,22 +30,19 @@ pub struct Listeners {
 /// Run the collectors and the listeners until `shutdown` is cancelled.
 pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationToken) {
     let mut tasks = Vec::new();
-    let galera = if config.galera.enabled {
-        match config.galera.endpoint() {
-            Ok(endpoint) => {
-                let (watch, task) =
-                    collectors::galera::spawn(config.galera.clone(), endpoint, shutdown.clone());
-                tasks.push(task);
-                Some(watch)
-            }
-            // Validated at load time; a defaults file removed since then still must not panic.
-            Err(error) => {
-                tracing::error!(%error, "galera collector not started");
-                None
-            }
+    // The endpoint and credentials were resolved once by `Config::load`, and are present exactly
+    // for the enabled sections.
+    let galera = match (config.galera.enabled, &config.galera.endpoint) {
+        (true, Some(endpoint)) => {
+            let (watch, task) = collectors::galera::spawn(
+                config.galera.clone(),
+                endpoint.clone(),
+                shutdown.clone(),
+            );
+            tasks.push(task);
+            Some(watch)
         }
-    } else {
-        None
+        _ => None,
     };
     let pacemaker = if config.pacemaker.enabled {
         let (watch, task) = collectors::pacemaker::spawn(
@@ -58,10 +55,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     } else {
         None
     };
-    let rabbitmq = if config.rabbitmq.enabled {
-        start_rabbitmq(&config, &shutdown, &mut tasks)
-    } else {
-        None
+    let rabbitmq = match (config.rabbitmq.enabled, &config.rabbitmq.credentials) {
+        (true, Some(credentials)) => start_rabbitmq(&config, credentials, &shutdown, &mut tasks),
+        _ => None,
     };
     let limits = Limits {
         header_read_timeout: config.listen.header_read_timeout,
@@ -95,18 +91,16 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
 
 fn start_rabbitmq(
     config: &Config,
+    credentials: &RabbitmqCredentials,
     shutdown: &CancellationToken,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> Option<collectors::rabbitmq::RabbitWatch> {
-    // Validated at load time; a credentials file removed since then still must not panic.
-    let credentials = match config.rabbitmq.credentials() {
-        Ok(credentials) => credentials,
-        Err(error) => {
-            tracing::error!(%error, "rabbitmq collector not started");
-            return None;
-        }
-    };
-    match collectors::rabbitmq::spawn(config.rabbitmq.clone(), credentials, shutdown.clone()) {
+    let spawned = collectors::rabbitmq::spawn(
+        config.rabbitmq.clone(),
+        credentials.clone(),
+        shutdown.clone(),
+    );
+    match spawned {
         Ok((watch, handles)) => {
             tasks.extend(handles);
             Some(watch)
