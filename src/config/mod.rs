@@ -3,9 +3,9 @@
 //! port is bound.
 //!
 //! This file holds the top level ([`Config`], [`Config::load`], [`ConfigError`]); each section has
-//! its own file: [`listen`], [`log`], [`galera`], [`pacemaker`], [`vip`], [`rabbitmq`]. The
+//! its own file: `listen.rs`, `log.rs`, `galera.rs`, `pacemaker.rs`, `vip.rs`, `rabbitmq.rs`. The
 //! settings every poller shares (`enabled`, `interval`, `timeout`, `max_staleness`) are defined
-//! once in [`poll`]. Credential files (a my.cnf, the RabbitMQ credentials file) are read by the
+//! once in `poll.rs`. Credential files (a my.cnf, the RabbitMQ credentials file) are read by the
 //! one reader in [`optfile`]; [`mycnf`] picks a client's options from it.
 //!
 //! Every key is documented on the field that holds it, and in the commented example
