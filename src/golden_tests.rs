@@ -237,7 +237,11 @@ fn queue_summary() -> QueueSummary {
     scan.finish().expect("listing")
 }
 
-fn rabbit(now: Instant, cluster: Result<ClusterState, ApiError>, probe: ProbeOutcome) -> RabbitSnapshot {
+fn rabbit(
+    now: Instant,
+    cluster: Result<ClusterState, ApiError>,
+    probe: ProbeOutcome,
+) -> RabbitSnapshot {
     let mut s = RabbitSnapshot::initial();
     let up = cluster.is_ok();
     s.cluster.taken_at = Some(now);

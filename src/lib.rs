@@ -22,7 +22,7 @@ mod golden_tests;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, RabbitmqCredentials};
 use crate::http::{AppState, Limits, Watches};
 use crate::transitions::Histories;
 
@@ -37,23 +37,20 @@ pub struct Listeners {
 pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationToken) {
     let mut tasks = Vec::new();
     let mut histories = Histories::default();
-    let galera = if config.galera.enabled {
-        match config.galera.endpoint() {
-            Ok(endpoint) => {
-                let (feed, task) =
-                    collectors::galera::spawn(config.galera.clone(), endpoint, shutdown.clone());
-                tasks.push(task);
-                histories.galera = Some(feed.history);
-                Some(feed.latest)
-            }
-            // Validated at load time; a defaults file removed since then still must not panic.
-            Err(error) => {
-                tracing::error!(%error, "galera collector not started");
-                None
-            }
+    // The endpoint and credentials were resolved once by `Config::load`, and are present exactly
+    // for the enabled sections.
+    let galera = match (config.galera.enabled, &config.galera.endpoint) {
+        (true, Some(endpoint)) => {
+            let (feed, task) = collectors::galera::spawn(
+                config.galera.clone(),
+                endpoint.clone(),
+                shutdown.clone(),
+            );
+            tasks.push(task);
+            histories.galera = Some(feed.history);
+            Some(feed.latest)
         }
-    } else {
-        None
+        _ => None,
     };
     let pacemaker = if config.pacemaker.enabled {
         let (feed, task) = collectors::pacemaker::spawn(
@@ -67,13 +64,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     } else {
         None
     };
-    let rabbitmq = if config.rabbitmq.enabled {
-        start_rabbitmq(&config, &shutdown, &mut tasks).map(|feed| {
-            histories.rabbitmq = Some(feed.history);
-            feed.latest
-        })
-    } else {
-        None
+    let rabbitmq = match (config.rabbitmq.enabled, &config.rabbitmq.credentials) {
+        (true, Some(credentials)) => start_rabbitmq(&config, credentials, &shutdown, &mut tasks)
+            .map(|feed| {
+                histories.rabbitmq = Some(feed.history);
+                feed.latest
+            }),
+        _ => None,
     };
     // They end by themselves when their collectors stop (the history channels close).
     tasks.extend(transitions::spawn(&config, histories));
@@ -107,20 +104,19 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     }
 }
 
+/// The RabbitMQ collector can still fail to start (its HTTP client cannot be built): that
+/// subsystem then reports nothing while the others keep working.
 fn start_rabbitmq(
     config: &Config,
+    credentials: &RabbitmqCredentials,
     shutdown: &CancellationToken,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> Option<collectors::Feed<collectors::rabbitmq::RabbitSnapshot>> {
-    // Validated at load time; a credentials file removed since then still must not panic.
-    let credentials = match config.rabbitmq.credentials() {
-        Ok(credentials) => credentials,
-        Err(error) => {
-            tracing::error!(%error, "rabbitmq collector not started");
-            return None;
-        }
-    };
-    match collectors::rabbitmq::spawn(config.rabbitmq.clone(), credentials, shutdown.clone()) {
+    match collectors::rabbitmq::spawn(
+        config.rabbitmq.clone(),
+        credentials.clone(),
+        shutdown.clone(),
+    ) {
         Ok((feed, handles)) => {
             tasks.extend(handles);
             Some(feed)

@@ -125,9 +125,11 @@ pub fn spawn(config: &Config, histories: Histories) -> Vec<JoinHandle<()>> {
             let at = s.taken_at.unwrap_or_else(Instant::now);
             health::galera::verdict(s, &galera, at).into()
         });
-        tasks.push(tokio::spawn(follow(history, vec![("galera", judge)], |t| {
-            log(&t)
-        })));
+        tasks.push(tokio::spawn(follow(
+            history,
+            vec![("galera", judge)],
+            |t| log(&t),
+        )));
     }
     if let Some(history) = histories.pacemaker {
         let (pacemaker, node) = (config.pacemaker.clone(), config.node_name.clone());
@@ -214,14 +216,10 @@ mod tests {
         publisher.publish(false);
         drop(publisher);
         let mut lines = Vec::new();
-        let judge: Judge<bool> = Box::new(|up: &bool| {
-            judged(*up, if *up { "up" } else { "down" })
-        });
+        let judge: Judge<bool> = Box::new(|up: &bool| judged(*up, if *up { "up" } else { "down" }));
         follow(feed.history, vec![("galera", judge)], |t| lines.push(t)).await;
-        let reasons: Vec<(Option<String>, String)> = lines
-            .into_iter()
-            .map(|t| (t.from, t.to.reason))
-            .collect();
+        let reasons: Vec<(Option<String>, String)> =
+            lines.into_iter().map(|t| (t.from, t.to.reason)).collect();
         assert_eq!(
             reasons,
             vec![

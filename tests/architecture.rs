@@ -102,7 +102,8 @@ fn paths_in(line: &str) -> Vec<String> {
         while let Some(at) = line[from..].find(start) {
             let begin = from + at;
             // Not part of a longer identifier (e.g. `my_crate::`).
-            let word_start = begin == 0 || !(bytes[begin - 1].is_ascii_alphanumeric() || bytes[begin - 1] == b'_');
+            let word_start = begin == 0
+                || !(bytes[begin - 1].is_ascii_alphanumeric() || bytes[begin - 1] == b'_');
             // `super::super::x` is one path: skip the inner `super::`.
             let inner = begin >= 7 && &line[begin - 7..begin] == "super::";
             if word_start && !inner {
@@ -122,7 +123,11 @@ fn paths_in(line: &str) -> Vec<String> {
 fn code_flows_one_way() {
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
-    assert!(files.len() > 10, "found only {} files under src/", files.len());
+    assert!(
+        files.len() > 10,
+        "found only {} files under src/",
+        files.len()
+    );
     let mut violations = Vec::new();
     let mut checked = 0;
     for file in &files {
@@ -175,7 +180,10 @@ fn code_flows_one_way() {
             }
         }
     }
-    assert!(checked > 50, "only {checked} paths checked: is the scanner broken?");
+    assert!(
+        checked > 50,
+        "only {checked} paths checked: is the scanner broken?"
+    );
     assert!(
         violations.is_empty(),
         "the code must flow config <- collectors <- health <- (metrics, http) <- lib; \
@@ -192,9 +200,15 @@ fn the_scanner_sees_what_it_must() {
         vec!["crate::http::AppState::new", "super::super::metrics::X"]
     );
     let module = vec!["health".to_owned(), "galera".to_owned()];
-    assert_eq!(target("crate::http::AppState", &module).as_deref(), Some("http"));
+    assert_eq!(
+        target("crate::http::AppState", &module).as_deref(),
+        Some("http")
+    );
     assert_eq!(target("super::Verdict", &module).as_deref(), Some("health"));
-    assert_eq!(target("super::super::metrics::X", &module).as_deref(), Some("metrics"));
+    assert_eq!(
+        target("super::super::metrics::X", &module).as_deref(),
+        Some("metrics")
+    );
     assert_eq!(target("my_crate::x", &module), None);
     assert!(paths_in("use my_crate::x;").is_empty());
 }
@@ -204,7 +218,10 @@ fn the_scanner_sees_what_it_must() {
 #[test]
 fn status_and_ui_do_not_import_each_other() {
     let forbidden: &[(&str, &[&str])] = &[
-        ("http/status.rs", &["super::ui", "super::pages", "http::ui", "http::pages"]),
+        (
+            "http/status.rs",
+            &["super::ui", "super::pages", "http::ui", "http::pages"],
+        ),
         ("http/ui.rs", &["super::pages", "http::pages"]),
     ];
     for (file, paths) in forbidden {

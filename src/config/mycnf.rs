@@ -1,27 +1,13 @@
-//! The `[client]` section of a my.cnf-style option file, the way clustercheck takes its
-//! credentials (DEFAULTS_EXTRA_FILE), so an existing file can be reused unchanged.
+//! The `[client]` options of a my.cnf-style file, the way clustercheck takes its credentials
+//! (DEFAULTS_EXTRA_FILE), so an existing file can be reused unchanged.
 //!
-//! Only what a client connection needs is read: user, password, socket, host, port. The format is
-//! MySQL's own (dashes and underscores are the same in option names, values may be quoted, bare
-//! options carry no value, `!include` directives exist); no INI crate handles those rules, and the
-//! subset is small enough to keep here with its tests.
+//! The file is read by [`super::optfile`] (MySQL's format, `!include` and `!includedir`
+//! followed); this module only picks what a client connection needs: user, password, socket,
+//! host, port, from the groups a client reads.
 
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, thiserror::Error)]
-pub enum MyCnfError {
-    #[error("cannot read {path}: {source}")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} line {line}: port `{value}` is not a port number")]
-    BadPort {
-        path: PathBuf,
-        line: usize,
-        value: String,
-    },
-}
+use super::optfile::{self, OptionFileError};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ClientSection {
@@ -32,51 +18,31 @@ pub struct ClientSection {
     pub port: Option<u16>,
 }
 
-pub fn read_client_section(path: &Path) -> Result<ClientSection, MyCnfError> {
-    let text = std::fs::read_to_string(path).map_err(|source| MyCnfError::Unreadable {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_client_section(&text, path)
-}
-
-/// Sections whose options a client reads; later ones win, as with the mysql client.
+/// Groups whose options a client reads; a later line wins, as with the mysql client.
 const CLIENT_GROUPS: [&str; 3] = ["client", "mysql", "clustercheck"];
 
-pub fn parse_client_section(text: &str, path: &Path) -> Result<ClientSection, MyCnfError> {
+pub fn read_client_section(path: &Path) -> Result<ClientSection, OptionFileError> {
     let mut section = ClientSection::default();
-    let mut in_client = false;
-    for (index, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty()
-            || line.starts_with('#')
-            || line.starts_with(';')
-            || line.starts_with('!')
+    for option in optfile::read(path)? {
+        if !option
+            .group
+            .as_deref()
+            .is_some_and(|g| CLIENT_GROUPS.contains(&g))
         {
             continue;
         }
-        if let Some(group) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            in_client = CLIENT_GROUPS.contains(&group.trim());
+        // A bare option (`skip-ssl`) carries nothing we use.
+        let Some(value) = option.value.clone() else {
             continue;
-        }
-        if !in_client {
-            continue;
-        }
-        let Some((name, value)) = line.split_once('=') else {
-            continue; // a bare option such as `skip-ssl`: nothing we use
         };
-        let name = name.trim().replace('-', "_");
-        let value = unquote(value.trim()).to_owned();
-        match name.as_str() {
+        match option.name.as_str() {
             "user" => section.user = Some(value),
             "password" => section.password = Some(value),
             "socket" => section.socket = Some(PathBuf::from(value)),
             "host" => section.host = Some(value),
             "port" => {
-                let port = value.parse().map_err(|_| MyCnfError::BadPort {
-                    path: path.to_owned(),
-                    line: index + 1,
-                    value: value.clone(),
+                let port = value.parse().map_err(|_| {
+                    OptionFileError::at(&option, format!("port `{value}` is not a port number"))
                 })?;
                 section.port = Some(port);
             }
@@ -86,35 +52,24 @@ pub fn parse_client_section(text: &str, path: &Path) -> Result<ClientSection, My
     Ok(section)
 }
 
-/// Values may be wrapped in single or double quotes; unquoted values end at a ` #` comment.
-fn unquote(value: &str) -> &str {
-    for quote in ['"', '\''] {
-        if let Some(inner) = value.strip_prefix(quote) {
-            if let Some(end) = inner.find(quote) {
-                return &inner[..end];
-            }
-        }
-    }
-    match value.find(" #") {
-        Some(comment) => value[..comment].trim_end(),
-        None => value,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> ClientSection {
-        parse_client_section(text, Path::new("test.cnf")).unwrap()
+    fn parse(text: &str) -> Result<ClientSection, OptionFileError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.cnf");
+        std::fs::write(&path, text).unwrap();
+        read_client_section(&path)
     }
 
     #[test]
-    fn reads_client_section_only() {
+    fn reads_client_groups_only() {
         let s = parse(
             "[mysqld]\nuser=mysql\n[client]\nuser = clustercheck\npassword=\"se cret\"\n\
              socket=/run/mysqld/mysqld.sock\nport=3307\nskip-ssl\n# comment\n",
-        );
+        )
+        .unwrap();
         assert_eq!(s.user.as_deref(), Some("clustercheck"));
         assert_eq!(s.password.as_deref(), Some("se cret"));
         assert_eq!(s.socket, Some(PathBuf::from("/run/mysqld/mysqld.sock")));
@@ -122,23 +77,43 @@ mod tests {
     }
 
     #[test]
+    fn later_groups_win() {
+        let s = parse("[clustercheck]\nuser = b\n[client]\nuser = a\nhost = h\n").unwrap();
+        assert_eq!(s.user.as_deref(), Some("a"));
+        assert_eq!(s.host.as_deref(), Some("h"));
+    }
+
+    #[test]
     fn single_quotes_and_trailing_comment() {
-        let s = parse("[client]\npassword='a#b'\nhost=db1 # the first\n");
+        let s = parse("[client]\npassword='a#b'\nhost=db1 # the first\n").unwrap();
         assert_eq!(s.password.as_deref(), Some("a#b"));
         assert_eq!(s.host.as_deref(), Some("db1"));
     }
 
     #[test]
     fn bad_port_names_file_and_line() {
-        let err = parse_client_section("[client]\nport=abc\n", Path::new("x.cnf")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "x.cnf line 2: port `abc` is not a port number"
+        let err = parse("[client]\nport=abc\n").unwrap_err().to_string();
+        assert!(
+            err.ends_with("x.cnf line 2: port `abc` is not a port number"),
+            "{err}"
         );
+    }
+
+    /// Regression: `!include` lines used to be skipped, so the password in the included file
+    /// was silently not used.
+    #[test]
+    fn included_credentials_are_used() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret.cnf"), "[client]\npassword = s3\n").unwrap();
+        let main = dir.path().join("my.cnf");
+        std::fs::write(&main, "[client]\nuser = u\n!include secret.cnf\n").unwrap();
+        let s = read_client_section(&main).unwrap();
+        assert_eq!(s.password.as_deref(), Some("s3"));
+        assert_eq!(s.user.as_deref(), Some("u"));
     }
 
     #[test]
     fn empty_file_is_empty_section() {
-        assert_eq!(parse(""), ClientSection::default());
+        assert_eq!(parse("").unwrap(), ClientSection::default());
     }
 }

@@ -1,71 +1,85 @@
 //! The `[rabbitmq]` section: where the local RabbitMQ node's management API and AMQP listener
 //! are, as whom to talk to them, what the cluster should look like, and which conditions fail
-//! the `/rabbitmq` check.
+//! the `/rabbitmq` check. The credentials are resolved once, at load, into
+//! [`RabbitmqConfig::credentials`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::optfile::{self, OptionFileError};
+use super::poll::{PollFloors, MAX_INTERVAL, MAX_TIMEOUT};
 use super::{ConfigError, Secret};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RabbitmqConfig {
-    /// Off by default, so configurations written before RabbitMQ support keep working unchanged.
-    pub enabled: bool,
-    /// How often node, alarm and policy state is polled (overview, nodes, policies, alarms).
-    #[serde(with = "humantime_serde")]
-    pub interval: Duration,
-    /// How often the queue listing is scanned. Slower than `interval` on purpose: listing every
-    /// queue makes the broker walk all of them, which is the most expensive thing we ask.
-    #[serde(with = "humantime_serde")]
-    pub queue_interval: Duration,
-    /// Hard limit on each management API call (connect, headers and body).
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-    /// A node/policy snapshot older than this counts as unknown. Default: 3 x interval.
-    #[serde(with = "humantime_serde")]
-    pub max_staleness: Option<Duration>,
-    /// Base URL of the local node's management API (plain HTTP; it normally listens on loopback).
-    pub management_url: String,
-    /// The local node's AMQP listener, for the round-trip probe.
-    pub amqp_host: String,
-    pub amqp_port: u16,
-    /// File holding `user = ...` and `password = ...` lines (`#` comments allowed). Keys set
-    /// below win over the file. Keeps the password out of the main configuration.
-    pub credentials_file: Option<PathBuf>,
-    pub user: Option<String>,
-    pub password: Option<Secret>,
-    /// The virtual host the probe uses.
-    pub vhost: String,
-    /// How many nodes the cluster should have (disc and ram together).
-    pub expected_nodes: u32,
-    /// Policies that must exist with exactly this pattern, definition and apply-to. The default
-    /// is the deployment's `ha-all`, which mirrors every queue to every node.
-    pub expected_policies: Vec<ExpectedPolicy>,
-    /// Fail the check on the node that raised a memory or disk alarm. Off by default: an alarm
-    /// blocks publishers on every node, and failing all checks would also keep consumers from
-    /// reconnecting to drain the queues.
-    pub fail_on_local_alarm: bool,
-    /// Fail the check while the local node reports a network partition.
-    pub fail_on_partition: bool,
-    /// Fail the check when the AMQP probe fails (a probe blocked by an alarm never fails it).
-    pub fail_on_probe_failure: bool,
-    /// Fail the check when the local node is alone although more nodes are expected (it was
-    /// reset or never joined).
-    pub require_cluster_member: bool,
-    /// Scan the queue listing at all (mirror sync, unprotected queues, quorum health).
-    pub scan_queues: bool,
-    /// The scan gives up (and says so) past this many queues...
-    pub max_queues: u64,
-    /// ...or past this many bytes of listing, so a huge broker cannot make the daemon huge.
-    pub max_queue_bytes: u64,
-    /// Run the AMQP round-trip probe every `interval`.
-    pub probe: bool,
-    /// Hard limit on one probe, connecting and cleaning up included.
-    #[serde(with = "humantime_serde")]
-    pub probe_timeout: Duration,
+/// Calls to the management API are not free for the broker (the nodes listing walks every
+/// node's state), so not more often than twice a second.
+const FLOORS: PollFloors = PollFloors {
+    interval: Duration::from_millis(500),
+    timeout: Duration::from_millis(100),
+};
+
+poll_section! {
+    /// `[rabbitmq]`: off by default, so configurations written before RabbitMQ support keep
+    /// working unchanged. `interval` paces the node, alarm and policy polls (overview, nodes,
+    /// policies, alarms) and the probe; `timeout` bounds each management API call (connect,
+    /// headers and body).
+    pub struct RabbitmqConfig {
+        /// How often the queue listing is scanned. Slower than `interval` on purpose: listing
+        /// every queue makes the broker walk all of them, which is the most expensive thing we
+        /// ask.
+        #[serde(with = "humantime_serde")]
+        pub queue_interval: Duration,
+        /// Base URL of the local node's management API (plain HTTP; it normally listens on
+        /// loopback).
+        pub management_url: String,
+        /// The local node's AMQP listener, for the round-trip probe.
+        pub amqp_host: String,
+        pub amqp_port: u16,
+        /// File holding `user = ...` and `password = ...` lines (the option-file format of
+        /// `config::optfile`: `#` comments, optional quotes). Keys set below win over the file.
+        /// Keeps the password out of the main configuration. Read once at load into
+        /// `credentials`.
+        pub credentials_file: Option<PathBuf>,
+        /// Source of `credentials.user`; code reads `credentials`, not this.
+        pub user: Option<String>,
+        /// Source of `credentials.password`; code reads `credentials`, not this.
+        pub password: Option<Secret>,
+        /// The virtual host the probe uses.
+        pub vhost: String,
+        /// How many nodes the cluster should have (disc and ram together).
+        pub expected_nodes: u32,
+        /// Policies that must exist with exactly this pattern, definition and apply-to. The
+        /// default is the deployment's `ha-all`, which mirrors every queue to every node.
+        pub expected_policies: Vec<ExpectedPolicy>,
+        /// Fail the check on the node that raised a memory or disk alarm. Off by default: an
+        /// alarm blocks publishers on every node, and failing all checks would also keep
+        /// consumers from reconnecting to drain the queues.
+        pub fail_on_local_alarm: bool,
+        /// Fail the check while the local node reports a network partition.
+        pub fail_on_partition: bool,
+        /// Fail the check when the AMQP probe fails (a probe blocked by an alarm never fails it).
+        pub fail_on_probe_failure: bool,
+        /// Fail the check when the local node is alone although more nodes are expected (it was
+        /// reset or never joined).
+        pub require_cluster_member: bool,
+        /// Scan the queue listing at all (mirror sync, unprotected queues, quorum health).
+        pub scan_queues: bool,
+        /// The scan gives up (and says so) past this many queues...
+        pub max_queues: u64,
+        /// ...or past this many bytes of listing, so a huge broker cannot make the daemon huge.
+        pub max_queue_bytes: u64,
+        /// Run the AMQP round-trip probe every `interval`.
+        pub probe: bool,
+        /// Hard limit on one probe, connecting and cleaning up included.
+        #[serde(with = "humantime_serde")]
+        pub probe_timeout: Duration,
+        /// The user and password for the management API and the probe: the keys above merged
+        /// over `credentials_file`, resolved once by `Config::load`. `Some` exactly when the
+        /// section is enabled.
+        #[serde(skip)]
+        pub credentials: Option<RabbitmqCredentials>,
+    }
 }
 
 /// One policy the cluster must have.
@@ -129,6 +143,7 @@ impl Default for RabbitmqConfig {
             max_queue_bytes: 64 * 1024 * 1024,
             probe: true,
             probe_timeout: Duration::from_secs(5),
+            credentials: None,
         }
     }
 }
@@ -141,62 +156,52 @@ pub struct RabbitmqCredentials {
 }
 
 impl RabbitmqConfig {
-    pub fn max_staleness(&self) -> Duration {
-        self.max_staleness.unwrap_or(self.interval * 3)
-    }
-
-    /// Merge the credentials file (if any) under the keys of this section.
-    pub fn credentials(&self) -> Result<RabbitmqCredentials, ConfigError> {
+    /// Merge the credentials file (if any) under the keys of this section. Called once, by
+    /// `Config::load` when the section is enabled: a missing file is a start-up error, not a
+    /// collector that is down forever.
+    pub(super) fn resolve_credentials(&self) -> Result<RabbitmqCredentials, ConfigError> {
         let (file_user, file_password) = match &self.credentials_file {
-            Some(path) => read_credentials_file(path)?,
+            Some(path) => read_credentials_file(path).map_err(ConfigError::CredentialsFile)?,
             None => (None, None),
         };
-        let user = self
-            .user
-            .clone()
-            .or(file_user)
-            .ok_or_else(|| ConfigError::Invalid {
-                key: "rabbitmq.user",
-                message: "must be set (here or in rabbitmq.credentials_file)".to_owned(),
-            })?;
+        let user = self.user.clone().or(file_user).ok_or_else(|| {
+            ConfigError::invalid(
+                "rabbitmq.user",
+                "must be set (here or in rabbitmq.credentials_file)",
+            )
+        })?;
         let password = self
             .password
             .clone()
             .or(file_password.map(Secret::new))
-            .ok_or_else(|| ConfigError::Invalid {
-                key: "rabbitmq.password",
-                message: "must be set (prefer rabbitmq.credentials_file)".to_owned(),
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "rabbitmq.password",
+                    "must be set (prefer rabbitmq.credentials_file)",
+                )
             })?;
         Ok(RabbitmqCredentials { user, password })
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         fn invalid(key: &'static str, message: &str) -> Result<(), ConfigError> {
-            Err(ConfigError::Invalid {
-                key,
-                message: message.to_owned(),
-            })
+            Err(ConfigError::invalid(key, message))
         }
-        if self.interval < Duration::from_millis(500) {
-            return invalid("rabbitmq.interval", "must be at least 500ms");
-        }
+        self.poll().validate("rabbitmq", FLOORS)?;
         if self.queue_interval < self.interval {
             return invalid(
                 "rabbitmq.queue_interval",
                 "must be at least rabbitmq.interval",
             );
         }
-        if self.timeout < Duration::from_millis(100) {
-            return invalid("rabbitmq.timeout", "must be at least 100ms");
-        }
-        if self.max_staleness() < self.interval {
-            return invalid(
-                "rabbitmq.max_staleness",
-                "must be at least rabbitmq.interval",
-            );
+        if self.queue_interval > MAX_INTERVAL {
+            return invalid("rabbitmq.queue_interval", "must be at most 1h");
         }
         if self.probe_timeout < Duration::from_millis(100) {
             return invalid("rabbitmq.probe_timeout", "must be at least 100ms");
+        }
+        if self.probe_timeout > MAX_TIMEOUT {
+            return invalid("rabbitmq.probe_timeout", "must be at most 5m");
         }
         if self.expected_nodes == 0 {
             return invalid("rabbitmq.expected_nodes", "must be at least 1");
@@ -231,48 +236,35 @@ impl RabbitmqConfig {
                 );
             }
         }
-        if self.enabled {
-            // A missing credentials file is a start-up error, not a collector that is down forever.
-            self.credentials()?;
-        }
         Ok(())
     }
 }
 
-/// `user = NAME` / `password = SECRET` lines; quotes around the value are optional.
-fn read_credentials_file(path: &Path) -> Result<(Option<String>, Option<String>), ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::CredentialsFile(format!("{}: {e}", path.display())))?;
+/// `user = NAME` (or `username`) and `password = SECRET`, outside any `[group]`, read with the
+/// shared option-file reader (so quoting, comments and `!include` follow its one set of rules).
+/// Anything else is an error naming the line, never echoing it: it may be the password.
+fn read_credentials_file(path: &Path) -> Result<(Option<String>, Option<String>), OptionFileError> {
     let mut user = None;
     let mut password = None;
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    for option in optfile::read(path)? {
+        if option.group.is_some() {
+            return Err(OptionFileError::at(
+                &option,
+                "this file takes `user = ...` and `password = ...` outside any [group]",
+            ));
         }
-        let Some((key, value)) = line.split_once('=') else {
-            // Never echo the line: it may be the password.
-            return Err(ConfigError::CredentialsFile(format!(
-                "{}: line {}: expected `user = ...` or `password = ...`",
-                path.display(),
-                number + 1
-            )));
+        let Some(value) = option.value.clone() else {
+            return Err(OptionFileError::at(
+                &option,
+                "expected `user = ...` or `password = ...`",
+            ));
         };
-        let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(value)
-            .to_owned();
-        match key.trim() {
+        match option.name.as_str() {
             "user" | "username" => user = Some(value),
             "password" => password = Some(value),
             other => {
-                return Err(ConfigError::CredentialsFile(format!(
-                    "{}: line {}: unknown key `{other}`",
-                    path.display(),
-                    number + 1
-                )))
+                let message = format!("unknown key `{other}`");
+                return Err(OptionFileError::at(&option, message));
             }
         }
     }
@@ -303,14 +295,14 @@ mod tests {
             credentials_file: Some(file.path().to_owned()),
             ..RabbitmqConfig::default()
         };
-        let creds = c.credentials().unwrap();
+        let creds = c.resolve_credentials().unwrap();
         assert_eq!(creds.user, "fromfile");
         assert_eq!(creds.password.expose(), "s3cret pw");
         let c = RabbitmqConfig {
             user: Some("override".into()),
             ..c
         };
-        assert_eq!(c.credentials().unwrap().user, "override");
+        assert_eq!(c.resolve_credentials().unwrap().user, "override");
 
         let mut bad = tempfile::NamedTempFile::new().unwrap();
         writeln!(bad, "hunter2").unwrap();
@@ -318,7 +310,7 @@ mod tests {
             credentials_file: Some(bad.path().to_owned()),
             ..RabbitmqConfig::default()
         };
-        let err = c.credentials().unwrap_err().to_string();
+        let err = c.resolve_credentials().unwrap_err().to_string();
         assert!(err.contains("rabbitmq.credentials_file"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
     }
@@ -330,10 +322,34 @@ mod tests {
             ..RabbitmqConfig::default()
         };
         assert!(c
-            .validate()
+            .resolve_credentials()
             .unwrap_err()
             .to_string()
             .contains("rabbitmq.user"));
+    }
+
+    /// The credentials file follows the shared option-file rules: single quotes, a trailing
+    /// comment after a quoted value, `!include`; groups are refused rather than ignored.
+    #[test]
+    fn credentials_file_uses_the_shared_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("pw"),
+            "password = 'a \"b\" c' # rotated monthly\n",
+        )
+        .unwrap();
+        let file = dir.path().join("creds");
+        std::fs::write(&file, "username = mon\n!include pw\n").unwrap();
+        let c = RabbitmqConfig {
+            credentials_file: Some(file.clone()),
+            ..RabbitmqConfig::default()
+        };
+        let creds = c.resolve_credentials().unwrap();
+        assert_eq!(creds.user, "mon");
+        assert_eq!(creds.password.expose(), "a \"b\" c");
+        std::fs::write(&file, "[rabbitmq]\nuser = mon\n").unwrap();
+        let err = c.resolve_credentials().unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("[group]"), "{err}");
     }
 
     #[test]

@@ -127,7 +127,6 @@ impl Rule for Reason {
             }
         }
     }
-
 }
 
 impl Reason {

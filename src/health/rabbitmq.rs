@@ -403,7 +403,11 @@ mod tests {
         };
         let v = judge(s.clone(), blocked.clone(), &RabbitmqConfig::default());
         assert!(v.healthy);
-        assert!(v.reason.contains("memory alarm on rabbit3@vm"), "{}", v.reason);
+        assert!(
+            v.reason.contains("memory alarm on rabbit3@vm"),
+            "{}",
+            v.reason
+        );
         // Only the node that raised it fails with fail_on_local_alarm.
         let strict = RabbitmqConfig {
             fail_on_local_alarm: true,
@@ -413,7 +417,11 @@ mod tests {
         s.alarms[0].node = "rabbit1@vm".into();
         let v = judge(s, blocked, &strict);
         assert!(!v.healthy);
-        assert!(v.reason.contains("memory alarm on rabbit1@vm"), "{}", v.reason);
+        assert!(
+            v.reason.contains("memory alarm on rabbit1@vm"),
+            "{}",
+            v.reason
+        );
     }
 
     #[test]

@@ -56,14 +56,23 @@ pub struct VipState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum VipRule {
     /// This host has the address (on `interface`) and Pacemaker runs the resource here.
-    Held { interface: Option<String> },
+    Held {
+        interface: Option<String>,
+    },
     /// Pacemaker's view is unknown (`why`); whether the address is here anyway.
-    PacemakerUnknown { why: String, address_here: bool },
+    PacemakerUnknown {
+        why: String,
+        address_here: bool,
+    },
     NoSuchResource,
     AddressesUnknown,
     /// The address is on this host while Pacemaker runs the VIP elsewhere or nowhere.
-    LeftBehind { elsewhere: String },
-    NotHere { elsewhere: String },
+    LeftBehind {
+        elsewhere: String,
+    },
+    NotHere {
+        elsewhere: String,
+    },
     /// Pacemaker says here, the kernel says no.
     NotOnInterface,
     Unhealthy,

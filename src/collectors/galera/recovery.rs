@@ -107,7 +107,6 @@ impl RecoveryGate {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

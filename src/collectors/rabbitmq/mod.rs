@@ -181,11 +181,7 @@ struct ClusterPoller {
 }
 
 impl ClusterPoller {
-    async fn run(
-        mut self,
-        tx: Arc<Publisher<RabbitSnapshot>>,
-        shutdown: CancellationToken,
-    ) {
+    async fn run(mut self, tx: Arc<Publisher<RabbitSnapshot>>, shutdown: CancellationToken) {
         tracing::info!(management_url = %self.config.management_url,
             amqp = %format!("{}:{}", self.config.amqp_host, self.config.amqp_port),
             interval = ?self.config.interval, probe = self.config.probe, "rabbitmq poller started");

@@ -1,0 +1,246 @@
+//! The `[galera]` section: how the local Galera node is polled, as whom, and which states the
+//! check accepts. The credentials (keys here and the `defaults_file`) are resolved once, at load,
+//! into [`GaleraConfig::endpoint`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::poll::PollFloors;
+use super::{mycnf, ConfigError, Secret};
+
+/// What the check answers in its body: our own one-line reasons, or Percona clustercheck's exact
+/// texts for load balancers and scripts that match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compat {
+    Native,
+    Percona,
+}
+
+/// A wsrep status query is cheap, so the poll may be fast; below these the poller would mostly
+/// measure itself.
+const FLOORS: PollFloors = PollFloors {
+    interval: Duration::from_millis(100),
+    timeout: Duration::from_millis(50),
+};
+
+/// The longest post-outage hold-down that can be configured: a node kept out for longer than
+/// an hour after it is Synced again is an outage of our own making.
+pub const MAX_RECOVERY_HOLD: Duration = Duration::from_secs(3600);
+
+poll_section! {
+    /// `[galera]`: on by default (clustercheck's replacement is the reason this daemon exists);
+    /// polled every second with a one-second timeout.
+    pub struct GaleraConfig {
+        /// How many nodes the cluster should have; exported for alerting on a shrunken cluster.
+        pub expected_nodes: u32,
+        /// my.cnf-style file with a `[client]` section (user, password, socket, host, port), as
+        /// clustercheck's DEFAULTS_EXTRA_FILE; its `!include`/`!includedir` are followed. Keys set
+        /// below win over the file. Read once at load into `endpoint`.
+        pub defaults_file: Option<PathBuf>,
+        /// Source of `endpoint.user`; code reads `endpoint`, not this.
+        pub user: Option<String>,
+        /// Source of `endpoint.password`; code reads `endpoint`, not this.
+        pub password: Option<Secret>,
+        /// Unix socket of the local server; used when set (or when nothing else is).
+        pub socket: Option<PathBuf>,
+        pub host: Option<String>,
+        pub port: Option<u16>,
+        /// Donor/Desynced (state 2) counts as healthy, unless the node rejects queries while
+        /// donor (wsrep_sst_donor_rejects_queries). clustercheck's AVAILABLE_WHEN_DONOR.
+        pub available_when_donor: bool,
+        /// read_only=ON counts as healthy. clustercheck's AVAILABLE_WHEN_READONLY (default 1).
+        pub available_when_readonly: bool,
+        /// While this file exists the node reports 503, so an operator can drain it from HAProxy.
+        pub maintenance_file: PathBuf,
+        /// After an outage longer than evs.suspect_timeout, the node stays 503 until it reports
+        /// a new cluster configuration while Synced and Primary, or at most this long (<= 1h).
+        #[serde(with = "humantime_serde")]
+        pub recovery_max_hold: Duration,
+        /// Also read mysql.wsrep_cluster_members (needs SELECT on it; skipped when not granted).
+        pub read_members: bool,
+        pub compat: Compat,
+        /// Where and as whom to connect: the keys above merged over `defaults_file`, resolved
+        /// once by `Config::load`. `Some` exactly when the section is enabled (a disabled
+        /// section's defaults file is never read).
+        #[serde(skip)]
+        pub endpoint: Option<DbEndpoint>,
+    }
+}
+
+impl Default for GaleraConfig {
+    fn default() -> Self {
+        let mut config = Self {
+            enabled: true,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            max_staleness: None,
+            expected_nodes: 3,
+            defaults_file: None,
+            user: None,
+            password: None,
+            socket: None,
+            host: None,
+            port: None,
+            available_when_donor: false,
+            available_when_readonly: true,
+            maintenance_file: PathBuf::from("/var/tmp/clustercheck.disabled"),
+            recovery_max_hold: Duration::from_secs(30),
+            read_members: true,
+            compat: Compat::Native,
+            endpoint: None,
+        };
+        // Enabled by default, so resolved by default: with no defaults file and no keys, the
+        // endpoint needs no file (clustercheck@ the local socket), and `Config::default()`
+        // keeps the rule "`endpoint` is `Some` exactly when enabled".
+        config.endpoint = Some(config.merge(mycnf::ClientSection::default()));
+        config
+    }
+}
+
+/// Where and as whom the Galera poller connects, resolved from the config and the defaults file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbEndpoint {
+    pub user: String,
+    pub password: Secret,
+    pub address: DbAddress,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbAddress {
+    Socket(PathBuf),
+    Tcp { host: String, port: u16 },
+}
+
+impl std::fmt::Display for DbAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbAddress::Socket(path) => write!(f, "unix:{}", path.display()),
+            DbAddress::Tcp { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// The Debian/Ubuntu server socket: what a local check connects to when nothing else is said.
+pub(super) const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
+
+impl GaleraConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        self.poll().validate("galera", FLOORS)?;
+        if self.expected_nodes == 0 {
+            return Err(ConfigError::invalid(
+                "galera.expected_nodes",
+                "must be at least 1",
+            ));
+        }
+        if self.recovery_max_hold > MAX_RECOVERY_HOLD {
+            return Err(ConfigError::invalid(
+                "galera.recovery_max_hold",
+                "must be at most 1h",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Merge the defaults file (if any) under the keys of this section. Called once, by
+    /// `Config::load`; reading the file then makes a missing or broken one a start-up error.
+    pub(super) fn resolve_endpoint(&self) -> Result<DbEndpoint, ConfigError> {
+        let file = match &self.defaults_file {
+            Some(path) => mycnf::read_client_section(path).map_err(ConfigError::DefaultsFile)?,
+            None => mycnf::ClientSection::default(),
+        };
+        Ok(self.merge(file))
+    }
+
+    /// The keys of this section over the defaults file's options, over the built-in defaults.
+    fn merge(&self, file: mycnf::ClientSection) -> DbEndpoint {
+        let user = self
+            .user
+            .clone()
+            .or(file.user)
+            .unwrap_or_else(|| "clustercheck".to_owned());
+        let password = self
+            .password
+            .clone()
+            .or(file.password.map(Secret::new))
+            .unwrap_or_default();
+        let socket = self.socket.clone().or(file.socket);
+        let host = self.host.clone().or(file.host);
+        let port = self.port.or(file.port);
+        // As the mysql client does: a socket wins unless a host other than localhost is named.
+        let address = match (socket, host) {
+            (Some(socket), None) => DbAddress::Socket(socket),
+            (Some(socket), Some(host)) if host == "localhost" => DbAddress::Socket(socket),
+            (None, Some(host)) if host == "localhost" && port.is_none() => {
+                DbAddress::Socket(PathBuf::from(DEFAULT_SOCKET))
+            }
+            (_, Some(host)) => DbAddress::Tcp {
+                host,
+                port: port.unwrap_or(3306),
+            },
+            (None, None) => DbAddress::Socket(PathBuf::from(DEFAULT_SOCKET)),
+        };
+        DbEndpoint {
+            user,
+            password,
+            address,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn endpoint_merges_defaults_file_under_section_keys() {
+        let mut cnf = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            cnf,
+            "[client]\nuser=fromfile\npassword=\"p w\"\nsocket=/tmp/x.sock"
+        )
+        .unwrap();
+        let galera = GaleraConfig {
+            defaults_file: Some(cnf.path().to_owned()),
+            user: Some("fromconfig".into()),
+            ..GaleraConfig::default()
+        };
+        let endpoint = galera.resolve_endpoint().unwrap();
+        assert_eq!(endpoint.user, "fromconfig");
+        assert_eq!(endpoint.password.expose(), "p w");
+        assert_eq!(endpoint.address, DbAddress::Socket("/tmp/x.sock".into()));
+    }
+
+    #[test]
+    fn endpoint_tcp_when_host_named() {
+        let galera = GaleraConfig {
+            host: Some("127.0.0.1".into()),
+            port: Some(13301),
+            ..GaleraConfig::default()
+        };
+        assert_eq!(
+            galera.resolve_endpoint().unwrap().address,
+            DbAddress::Tcp {
+                host: "127.0.0.1".into(),
+                port: 13301
+            }
+        );
+        let default = GaleraConfig::default().resolve_endpoint().unwrap();
+        assert_eq!(default.address, DbAddress::Socket(DEFAULT_SOCKET.into()));
+        assert_eq!(default.user, "clustercheck");
+        assert_eq!(GaleraConfig::default().endpoint, Some(default));
+    }
+
+    #[test]
+    fn recovery_hold_is_capped() {
+        let galera = GaleraConfig {
+            recovery_max_hold: Duration::from_secs(3601),
+            ..GaleraConfig::default()
+        };
+        let err = galera.validate().unwrap_err().to_string();
+        assert!(err.contains("galera.recovery_max_hold"), "{err}");
+    }
+}
