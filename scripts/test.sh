@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run every test: install what is missing, start the sandbox's real clusters, then the unit
-# tests, the integration tests against the clusters, and the alert-rule tests.
+# Run every test: install what is missing, check formatting and lints, start the sandbox's real
+# clusters, then the unit tests, the integration tests against the clusters, and the alert-rule
+# tests.
 #
 #   scripts/test.sh            (as root; CI runs exactly this through .ci/run)
 #
@@ -14,6 +15,11 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "installing missing packages"
 scripts/install-deps.sh
+
+step "checking formatting and lints"
+# Style is part of the test: unformatted code or a clippy warning fails the run.
+cargo fmt --check
+cargo clippy --release --all-targets -- -D warnings
 
 step "building"
 cargo build --release --all-targets

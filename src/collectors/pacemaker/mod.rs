@@ -154,14 +154,13 @@ impl Poller {
                 constraints,
             })
         });
-        let snapshot = PacemakerSnapshot {
+        PacemakerSnapshot {
             taken_at: Some(finished),
             outcome,
             local_addresses,
             format: self.format,
             stats: self.stats.clone(),
-        };
-        snapshot
+        }
     }
 }
 
