@@ -494,7 +494,8 @@ impl Config {
         if self.listen.header_read_timeout.is_zero() {
             return invalid("listen.header_read_timeout", "must be greater than zero");
         }
-        if self.listen.metrics == Some(self.listen.check) {
+        // Port 0 twice is two ports the system picks, so only a fixed port can clash.
+        if self.listen.check.port() != 0 && self.listen.metrics == Some(self.listen.check) {
             return invalid(
                 "listen.metrics",
                 "must differ from listen.check (leave it unset to serve everything on one port)",
