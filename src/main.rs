@@ -1,7 +1,8 @@
 //! The `clustercheckd` binary: flags, configuration, listeners, signals. Everything else is in the
 //! library.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -42,6 +43,12 @@ struct Flags {
     /// Log filter, e.g. info or debug (log.level).
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
+    /// Once every listener is bound, write the addresses they bound to PATH, one `NAME=ADDR` line
+    /// each (`check=127.0.0.1:40123`, then `metrics=...` if configured). With port 0 in
+    /// `--listen` this is how a supervisor or a test learns the port. Removed at start-up,
+    /// written whole (through a rename) only after binding, so its presence means "listening".
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -65,7 +72,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     clustercheckd::logging::init(&config.log);
-    match start(config) {
+    match start(config, flags.ready_file.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -75,7 +82,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn start(config: Config) -> anyhow::Result<()> {
+fn start(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()> {
+    // A file left by an earlier run must not announce this one before it has bound anything.
+    if let Some(path) = ready_file {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot remove {}", path.display()))
+            }
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,15 +109,47 @@ fn start(config: Config) -> anyhow::Result<()> {
             ),
             None => None,
         };
-        tracing::info!(node = %config.node_name, check = %config.listen.check,
-            metrics = ?config.listen.metrics, version = env!("CARGO_PKG_VERSION"),
+        // The bound addresses, not the configured ones: they differ when the port is 0.
+        let bound_check = check.local_addr().context("the check listener's address")?;
+        let bound_metrics = match &metrics {
+            Some(listener) => Some(
+                listener
+                    .local_addr()
+                    .context("the metrics listener's address")?,
+            ),
+            None => None,
+        };
+        tracing::info!(node = %config.node_name, check = %bound_check,
+            metrics = ?bound_metrics, version = env!("CARGO_PKG_VERSION"),
             "clustercheckd listening");
+        if let Some(path) = ready_file {
+            write_ready_file(path, bound_check, bound_metrics)?;
+        }
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         clustercheckd::run(config, Listeners { check, metrics }, shutdown).await;
         tracing::info!("clustercheckd stopped");
         Ok(())
     })
+}
+
+/// Write the bound addresses to `path` through a temporary file and a rename, so a reader never
+/// sees half of them.
+fn write_ready_file(
+    path: &Path,
+    check: SocketAddr,
+    metrics: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let mut text = format!("check={check}\n");
+    if let Some(metrics) = metrics {
+        text.push_str(&format!("metrics={metrics}\n"));
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, text)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .with_context(|| format!("cannot write the ready file {}", path.display()))
 }
 
 /// SIGTERM (systemd, Docker) or SIGINT (a terminal) start a graceful shutdown.

@@ -1,8 +1,8 @@
 //! The rules and dashboards against a real Prometheus scraping real daemons.
 //!
-//! Each test starts three clustercheckd processes (one per sandbox Galera node, on free ports) and
-//! its own Prometheus (scripts/sandbox.sh prometheus render_config + run_instance, on a free
-//! port, data in a temp dir) scraping them and the sandbox HAProxy's built-in exporter, so the
+//! Each test starts three clustercheckd processes (one per sandbox Galera node, each on a port it
+//! picked and reported) and its own Prometheus (scripts/sandbox.sh prometheus render_config +
+//! run_instance on port 0, which prints the URL it bound; data in a temp dir) scraping them and the sandbox HAProxy's built-in exporter, so the
 //! sandbox's own Prometheus and demo daemons are left alone.
 //!
 //! - `every_query_and_rule_resolves_on_live_prometheus` only reads: every panel, variable and rule
@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, path_str, repo, sandbox, Daemon, Restore};
+use common::{path_str, repo, sandbox, Daemon, Restore};
 use serde_json::Value;
 
 /// The `for:` every alert gets in the shortened copy: long enough that the test sees each alert
@@ -47,7 +47,6 @@ impl Prometheus {
     fn start(rules_dir: &Path, targets: &[String]) -> Prometheus {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("prometheus.yml");
-        let port = free_port();
         let mut args = vec![
             "prometheus".to_owned(),
             "render_config".to_owned(),
@@ -56,17 +55,20 @@ impl Prometheus {
         ];
         args.extend(targets.iter().cloned());
         sandbox_env(&args, &[("PROMETHEUS_CLUSTER", "e2e")]);
-        sandbox(&[
+        // Port 0: Prometheus picks a port and run_instance prints the URL it bound.
+        let printed = sandbox(&[
             "prometheus",
             "run_instance",
             &path_str(dir.path()),
-            &port.to_string(),
+            "0",
             &path_str(&config),
         ]);
-        Prometheus {
-            dir,
-            url: format!("http://127.0.0.1:{port}"),
-        }
+        let url = printed.trim().to_owned();
+        assert!(
+            url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"),
+            "run_instance printed {printed:?}, not a URL"
+        );
+        Prometheus { dir, url }
     }
 
     /// GET a Prometheus API path with curl (the tests have no HTTP client crate); the JSON `data`.

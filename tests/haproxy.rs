@@ -8,11 +8,13 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, galera_heal, lock, sandbox, Daemon, Restore};
+use common::{galera_heal, lock, sandbox, Daemon, Restore};
 
 struct Haproxy {
     child: Child,
-    listen: u16,
+    /// The Galera frontend's address: a listener the test bound on 127.0.0.1:0 and handed to
+    /// HAProxy as its standard input (`bind fd@0`), so no port is guessed.
+    listen: std::net::SocketAddr,
     socket: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -22,13 +24,14 @@ impl Haproxy {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("haproxy.cfg");
         let socket = dir.path().join("admin.sock");
-        let listen = free_port();
+        let frontend = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let listen = frontend.local_addr().expect("frontend address");
         let ports = check_ports.map(|p| p.to_string());
         sandbox(&[
             "haproxy",
             "render_config",
             &common::path_str(&config),
-            &listen.to_string(),
+            "fd@0",
             &ports[0],
             &ports[1],
             &ports[2],
@@ -37,10 +40,12 @@ impl Haproxy {
         let text = std::fs::read_to_string(&config).expect("rendered config");
         assert!(text.contains("option httpchk"), "{text}");
         assert!(text.contains("backup"), "{text}");
+        assert!(text.contains("bind fd@0"), "{text}");
         let child = Command::new("haproxy")
             .arg("-f")
             .arg(&config)
             .arg("-db")
+            .stdin(std::os::fd::OwnedFd::from(frontend))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -122,7 +127,8 @@ impl Haproxy {
     fn landing_node(&self) -> String {
         let mut client = Command::new("mariadb");
         client
-            .args(["-h", "127.0.0.1", "-P", &self.listen.to_string()])
+            .args(["-h", &self.listen.ip().to_string()])
+            .args(["-P", &self.listen.port().to_string()])
             .args(["-u", &common::env()["GALERA_CHECK_USER"]])
             .arg(format!("-p{}", common::env()["GALERA_CHECK_PASSWORD"]))
             .args(["-N", "-B", "-e", "SELECT @@wsrep_node_name"]);
@@ -144,7 +150,7 @@ fn haproxy_marks_the_desynced_writer_down_and_clients_land_on_a_healthy_backup()
     let _lock = lock("galera");
     galera_heal();
     let daemons = [1, 2, 3].map(|n| Daemon::galera(n, ""));
-    let haproxy = Haproxy::start(daemons.each_ref().map(|d| d.port));
+    let haproxy = Haproxy::start(daemons.each_ref().map(|d| d.addr().port()));
     for server in ["node1", "node2", "node3"] {
         haproxy.wait_status(server, "UP", Duration::from_secs(10));
     }

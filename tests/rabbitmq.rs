@@ -540,14 +540,15 @@ fn hostile_management_api_is_bounded_and_reported() {
         (Hostile::CloseMidBody, "management API"),
     ] {
         let server = HostileServer::start(mode);
-        // AMQP goes to a closed port: only the API is under test here.
-        let closed = common::free_port();
+        // AMQP goes to a closed port (held for the test, so nothing can listen there): only the
+        // API is under test here.
+        let closed = common::closed_port();
         let d = Daemon::start(&format!(
             "[galera]\nenabled = false\n[rabbitmq]\nenabled = true\ninterval = \"1s\"\n\
              queue_interval = \"1s\"\ntimeout = \"1s\"\nprobe_timeout = \"1s\"\n\
-             management_url = \"http://127.0.0.1:{}\"\namqp_port = {closed}\n\
+             management_url = \"http://127.0.0.1:{}\"\namqp_port = {}\n\
              user = \"u\"\npassword = \"p\"\n",
-            server.port
+            server.port, closed.port
         ));
         let started = Instant::now();
         let answer = wait_for(

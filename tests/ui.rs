@@ -41,7 +41,7 @@ fn ui_shows_healthy_then_desynced_node() {
     galera_heal();
     let daemon = Daemon::galera(2, "");
     daemon.wait_check(Duration::from_secs(5), "200", |a| a.status == 200);
-    let url = format!("http://127.0.0.1:{}/ui", daemon.port);
+    let url = format!("http://{}/ui", daemon.addr());
 
     let dom = rendered_dom(&url, None);
     assert!(

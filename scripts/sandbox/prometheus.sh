@@ -10,14 +10,14 @@
 #       haproxy, loading RULES_DIR/*.rules.yml
 #   scripts/sandbox.sh prometheus run_instance DIR PORT CONFIG  start a Prometheus in the
 #       background (data in DIR/data, log DIR/prometheus.log, pid DIR/prometheus.pid) on
-#       127.0.0.1:PORT and wait until it is ready
+#       127.0.0.1:PORT, wait until it is ready and print its URL (PORT 0: a port it picks)
 #   scripts/sandbox.sh prometheus stop_instance DIR             stop the one run_instance started
 #   scripts/sandbox.sh prometheus wait_ready URL [SECS]
 #
 # A test that wants its own Prometheus (e.g. with a copy of the rules whose `for:` is shortened)
-# renders a config pointing at its own rules directory and runs it on a free port:
+# renders a config pointing at its own rules directory and runs it on a port it picks:
 #   scripts/sandbox.sh prometheus render_config /tmp/t/p.yml /tmp/t/rules 127.0.0.1:29201
-#   scripts/sandbox.sh prometheus run_instance /tmp/t 29090 /tmp/t/p.yml
+#   url=$(scripts/sandbox.sh prometheus run_instance /tmp/t 0 /tmp/t/p.yml)
 #   ...; scripts/sandbox.sh prometheus stop_instance /tmp/t
 #
 # Files: $PROMETHEUS_DIR (default $SANDBOX_DIR/prometheus): prometheus.yml, data/, prometheus.log,
@@ -101,16 +101,20 @@ prometheus_wait_ready() {
   wait_until "${2:-30}" "Prometheus at $1 to be ready" _p_ready "$1"
 }
 
-# prometheus_run_instance DIR PORT CONFIG
+# prometheus_run_instance DIR PORT CONFIG: prints Prometheus' URL once it is ready. PORT 0 lets
+# Prometheus pick a free port; the URL then names the one it bound (read from its "Listening on"
+# log line, which is why the log level is info), so a caller never has to guess a free port.
 prometheus_run_instance() {
   [ $# -eq 3 ] || die "usage: prometheus run_instance DIR PORT CONFIG"
   need prometheus prometheus
-  local d=$1 port=$2 config=$3 pid
+  local d=$1 port=$2 config=$3 pid seen url=""
   mkdir -p "$d/data"
   pid=$(_p_pid "$d")
   [ -z "$pid" ] || die "prometheus: already running in $d (pid $pid)"
   promtool check config "$config" >"$d/check-config.log" 2>&1 \
     || { cat "$d/check-config.log" >&2; die "prometheus: $config is invalid"; }
+  # Only this run's lines of an appended log count.
+  seen=$( { wc -l <"$d/prometheus.log"; } 2>/dev/null || echo 0)
   # setsid: the server outlives this shell; --web.enable-lifecycle allows POST /-/reload.
   # Without job control the background job is no process-group leader, so setsid execs instead
   # of forking and $! is Prometheus' own pid (with `set -m` it would be setsid's).
@@ -121,17 +125,23 @@ prometheus_run_instance() {
     --storage.tsdb.retention.time=2d \
     --web.listen-address="127.0.0.1:$port" \
     --web.enable-lifecycle \
-    --log.level=warn \
+    --log.level=info \
     </dev/null >>"$d/prometheus.log" 2>&1 &
   echo $! >"$d/prometheus.pid"
-  local deadline=$(( $(date +%s) + 30 ))
-  until _p_ready "http://127.0.0.1:$port"; do
+  local deadline=$(( $(date +%s) + 30 )) address
+  until [ -n "$url" ] && _p_ready "$url"; do
+    if [ -z "$url" ]; then
+      address=$(tail -n +"$((seen + 1))" "$d/prometheus.log" 2>/dev/null \
+        | sed -n 's/.*msg="Listening on" address=\([0-9.]*:[0-9]*\).*/\1/p' | head -n 1)
+      [ -z "$address" ] || url="http://$address"
+    fi
     if [ -z "$(_p_pid "$d")" ] || [ "$(date +%s)" -ge "$deadline" ]; then
       tail -n 20 "$d/prometheus.log" >&2
       die "prometheus: not ready on 127.0.0.1:$port (log: $d/prometheus.log)"
     fi
     sleep 0.5
   done
+  echo "$url"
 }
 
 # prometheus_stop_instance DIR
@@ -170,7 +180,7 @@ prometheus_up() {
     log "prometheus: already running (pid $pid), config and rules reloaded"
   else
     mv "$cfg.new" "$cfg"
-    prometheus_run_instance "$d" "$PROMETHEUS_PORT" "$cfg"
+    prometheus_run_instance "$d" "$PROMETHEUS_PORT" "$cfg" >/dev/null
   fi
   log "prometheus: up ($(prometheus_status)); open $(prometheus_url)"
 }

@@ -74,7 +74,8 @@ impl ListenConfig {
                 "must be at most 5m",
             ));
         }
-        if self.metrics == Some(self.check) {
+        // Port 0 twice is two ports the system picks, so only a fixed port can clash.
+        if self.check.port() != 0 && self.metrics == Some(self.check) {
             return Err(ConfigError::invalid(
                 "listen.metrics",
                 "must differ from listen.check (leave it unset to serve everything on one port)",

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -125,27 +125,26 @@ impl Drop for Restore {
     }
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
-
-/// A clustercheckd process started from the built binary with a generated config file.
+/// A clustercheckd process started from the built binary with a generated config file. It binds
+/// port 0 and reports what it bound through `--ready-file`, so the test talks to exactly this
+/// daemon (no port is guessed, none can be taken by someone else in between).
 pub struct Daemon {
     child: Child,
-    pub port: u16,
+    /// The check listener's address, as the daemon reported it.
+    pub check: SocketAddr,
+    /// The separate /metrics and /status listener's address, when the config asks for one.
+    pub metrics: Option<SocketAddr>,
     pub log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Daemon {
-    /// `toml` is the config file body; `listen.check` is added (on a free port) unless present.
+    /// `toml` is the config file body; `listen.check = "127.0.0.1:0"` is added unless it names a
+    /// check address itself.
     pub fn start(toml: &str) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("clustercheckd.toml");
-        let (port, text) = with_check_port(toml);
+        let text = with_check_addr(toml);
         // A config that names its node (e.g. a Pacemaker node) keeps that name.
         let text = if toml.contains("node_name =") {
             format!("{text}\n")
@@ -154,10 +153,13 @@ impl Daemon {
         };
         std::fs::write(&config, text).expect("write config");
         let log = dir.path().join("clustercheckd.log");
+        let ready = dir.path().join("ready");
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
             .arg("--config")
             .arg(&config)
+            .arg("--ready-file")
+            .arg(&ready)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -165,11 +167,16 @@ impl Daemon {
             .expect("start clustercheckd");
         let mut daemon = Daemon {
             child,
-            port,
+            check: SocketAddr::from(([0, 0, 0, 0], 0)),
+            metrics: None,
             log,
             _dir: dir,
         };
-        daemon.wait_listening();
+        let addresses = daemon.wait_ready(&ready);
+        daemon.check = *addresses
+            .get("check")
+            .unwrap_or_else(|| panic!("no check= line in the ready file: {addresses:?}"));
+        daemon.metrics = addresses.get("metrics").copied();
         daemon
     }
 
@@ -178,26 +185,29 @@ impl Daemon {
         Daemon::start(&galera_section(n, extra))
     }
 
-    fn wait_listening(&mut self) {
+    /// Wait for the ready file (written once every listener is bound) and read its
+    /// `name=address` lines.
+    fn wait_ready(&mut self, ready: &Path) -> HashMap<String, SocketAddr> {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(ready) {
+                return parse_addresses(&text);
+            }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("clustercheckd exited with {status}:\n{}", self.log_text());
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            assert!(
+                Instant::now() < deadline,
+                "clustercheckd wrote no ready file within 10 s:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
-            "clustercheckd did not listen on {}:\n{}",
-            self.port,
-            self.log_text()
-        );
     }
 
+    /// The check listener's address.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        self.check
     }
 
     pub fn check(&self) -> Answer {
@@ -254,11 +264,7 @@ impl Daemon {
 
     /// The value of one unlabelled series (or one exact `name{labels}` string) on /metrics.
     pub fn metric(&self, series: &str) -> Option<f64> {
-        let page = self.get("/metrics").body;
-        page.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().ok()).flatten()
-        })
+        metric_value(&self.get("/metrics").body, series)
     }
 }
 
@@ -274,25 +280,157 @@ impl Drop for Daemon {
     }
 }
 
-/// Make sure the config listens for checks on 127.0.0.1 and say on which port: an explicit
-/// `check = "127.0.0.1:PORT"` is kept, otherwise a free port is added to (or as) `[listen]`.
-fn with_check_port(toml: &str) -> (u16, String) {
-    if let Some(port) = toml
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("check = \"127.0.0.1:"))
-        .find_map(|rest| rest.trim_end_matches('"').parse().ok())
-    {
-        return (port, toml.to_owned());
+/// `name=address` lines, as the daemon's `--ready-file` holds them.
+pub fn parse_addresses(text: &str) -> HashMap<String, SocketAddr> {
+    text.lines()
+        .map(|line| {
+            let (name, addr) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("ready file line {line:?} is not name=address"));
+            let addr = addr
+                .parse()
+                .unwrap_or_else(|e| panic!("ready file line {line:?}: {e}"));
+            (name.to_owned(), addr)
+        })
+        .collect()
+}
+
+/// Make sure the config has a check address: one the config names (a test that wants port 0
+/// on a separate metrics listener too) is kept, otherwise `127.0.0.1:0` is added to (or as)
+/// `[listen]`.
+fn with_check_addr(toml: &str) -> String {
+    if toml.lines().any(|l| l.trim().starts_with("check =")) {
+        return toml.to_owned();
     }
-    let port = free_port();
-    let line = format!("check = \"127.0.0.1:{port}\"");
-    let text = if toml.contains("[listen]") {
+    let line = "check = \"127.0.0.1:0\"";
+    if toml.contains("[listen]") {
         toml.replacen("[listen]", &format!("[listen]\n{line}"), 1)
     } else {
         // Top-level tables must come before the sections that follow, so put it first.
         format!("[listen]\n{line}\n{toml}")
-    };
-    (port, text)
+    }
+}
+
+/// The real server inside the test process: the config loaded as the binary loads it, listeners
+/// bound to 127.0.0.1:0 (and the metrics one only when the config asks for one), then
+/// [`clustercheckd::run`] on a runtime of its own. For tests of the HTTP behaviour that need no
+/// separate process (no signals, no exit codes, no log). Shut down when dropped.
+pub struct Server {
+    pub check: SocketAddr,
+    pub metrics: Option<SocketAddr>,
+    shutdown: tokio_util::sync::CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Server {
+    /// `toml` is a config file body; the check (and metrics) addresses are bound as given, so a
+    /// test names `127.0.0.1:0` for the ones it wants (a missing check address becomes that).
+    pub fn start(toml: &str) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("clustercheckd.toml");
+        std::fs::write(
+            &path,
+            format!("node_name = \"test\"\n{}\n", with_check_addr(toml)),
+        )
+        .expect("write config");
+        let config = clustercheckd::config::Config::load(
+            Some(&path),
+            &clustercheckd::config::Overrides::default(),
+        )
+        .unwrap_or_else(|e| panic!("config refused: {e}\n{toml}"));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let listeners = runtime.block_on(async {
+            let check = tokio::net::TcpListener::bind(config.listen.check)
+                .await
+                .expect("bind the check listener");
+            let metrics = match config.listen.metrics {
+                Some(addr) => Some(
+                    tokio::net::TcpListener::bind(addr)
+                        .await
+                        .expect("bind the metrics listener"),
+                ),
+                None => None,
+            };
+            clustercheckd::Listeners { check, metrics }
+        });
+        let check = listeners.check.local_addr().expect("check address");
+        let metrics = listeners
+            .metrics
+            .as_ref()
+            .map(|l| l.local_addr().expect("metrics address"));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let task = runtime.spawn(clustercheckd::run(config, listeners, shutdown.clone()));
+        Server {
+            check,
+            metrics,
+            shutdown,
+            task: Some(task),
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn check(&self) -> Answer {
+        request(self.check, "OPTIONS / HTTP/1.0\r\n\r\n")
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        request(self.check, &format!("GET {path} HTTP/1.0\r\n\r\n"))
+    }
+
+    /// The value of one unlabelled series (or one exact `name{labels}` string) on /metrics.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        metric_value(&self.get("/metrics").body, series)
+    }
+}
+
+impl Drop for Server {
+    /// Cancel, then wait (bounded) for `run` to return, as the binary does on SIGTERM.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let (Some(runtime), Some(task)) = (self.runtime.take(), self.task.take()) {
+            let _ = runtime
+                .block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// The value of one series (an exact `name` or `name{labels}` string) in an exposition.
+pub fn metric_value(page: &str, series: &str) -> Option<f64> {
+    page.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok()).flatten()
+    })
+}
+
+/// A port where nothing listens and nothing can start listening while the guard lives: a socket
+/// bound to 127.0.0.1:0 that never listens, so a connection to it is refused at once.
+pub struct ClosedPort {
+    pub port: u16,
+    _socket: socket2::Socket,
+}
+
+pub fn closed_port() -> ClosedPort {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a TCP socket");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind 127.0.0.1:0");
+    let port = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .expect("the bound port");
+    ClosedPort {
+        port,
+        _socket: socket,
+    }
 }
 
 pub fn galera_section(n: u8, extra: &str) -> String {
