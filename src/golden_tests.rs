@@ -124,6 +124,9 @@ fn galera_recovering(now: Instant) -> GaleraSnapshot {
         since: now - Duration::from_millis(2000),
         outage: Duration::from_secs(20),
         conf_id_before: 3,
+        steady_needed: Duration::from_millis(5750),
+        steady_since: Some(now - Duration::from_millis(1000)),
+        evicted: false,
     });
     snapshot
 }

@@ -7,7 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{galera_cluster_size, galera_heal, galera_sql, lock, sandbox, Daemon, Restore};
+use common::{
+    env, env_num, galera_cluster_size, galera_heal, galera_sql, lock, sandbox, stdout_of, Daemon,
+    Restore,
+};
 
 const SYNCED: &str = "Galera cluster node is synced.\n";
 
@@ -159,32 +162,67 @@ fn hung_mysqld_is_503_fast_and_stays_503_until_it_really_rejoined() {
     );
 
     sandbox(&["galera", "sigcont", "2"]);
-    // The resumed node claims Synced/Primary with its old view for a while; its peers evicted
-    // it. Every 200 from now on must come with the peers seeing a three-node cluster again.
+    // The resumed node claims Synced/Primary/OPERATIONAL with its old view for about
+    // evs.suspect_timeout, then GATHER, then non-Primary, then rejoins with a new conf_id; its
+    // peers evicted it. Each iteration samples the check and then the peers' view: no 200 while
+    // the peers do not count node 2, and a 200 soon after they do.
     let resumed = Instant::now();
     let mut saw_recovering = false;
+    let mut peers_took_it_back: Option<Instant> = None;
+    let mut timeline = Vec::new();
     loop {
         let answer = daemon.check();
+        let peer_sizes = (galera_cluster_size(1), galera_cluster_size(3));
+        timeline.push(format!(
+            "{:>5.1} s {} peers {peer_sizes:?} {}",
+            resumed.elapsed().as_secs_f64(),
+            answer.status,
+            answer.body.trim_end()
+        ));
         if answer.body.contains("is recovering") {
             saw_recovering = true;
         }
         if answer.status == 200 {
             assert_eq!(
-                galera_cluster_size(1),
-                3,
-                "200 before the peers took node 2 back"
+                peer_sizes,
+                (3, 3),
+                "200 before the peers took node 2 back:\n{}",
+                timeline.join("\n")
             );
             assert_eq!(galera_cluster_size(2), 3);
             break;
         }
+        if peer_sizes == (3, 3) {
+            let since = *peers_took_it_back.get_or_insert_with(Instant::now);
+            // Node 2 is Synced and Primary in the new configuration about when its peers count
+            // it; a few polls more at most.
+            assert!(
+                since.elapsed() < Duration::from_secs(10),
+                "no 200 within 10 s of the peers taking node 2 back:\n{}\n{}",
+                timeline.join("\n"),
+                daemon.log_text()
+            );
+        }
         assert!(
             resumed.elapsed() < Duration::from_secs(90),
-            "node 2 never came back: {}\n{}",
-            answer.body,
+            "node 2 never came back:\n{}\n{}",
+            timeline.join("\n"),
             daemon.log_text()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    eprintln!("after the resume:\n{}", timeline.join("\n"));
+    // It was evicted, so a new configuration released it, never the steady-old-view rule.
+    assert_eq!(
+        daemon.metric("clustercheckd_galera_recovery_holds_ended_total{by=\"new_configuration\"}"),
+        Some(1.0),
+        "{}",
+        timeline.join("\n")
+    );
+    assert_eq!(
+        daemon.metric("clustercheckd_galera_recovery_holds_ended_total{by=\"steady\"}"),
+        Some(0.0)
+    );
     assert!(
         saw_recovering,
         "the hold-down never showed: {}",
@@ -330,4 +368,118 @@ fn status_page_gives_the_same_verdict_as_json() {
     assert!(galera["provider_version"]
         .as_str()
         .is_some_and(|v| !v.is_empty()));
+}
+
+/// An nftables table dropping TCP traffic to and from one local port, deleted when dropped (also
+/// when the test fails). Its own table name, so it never touches another test's rules.
+struct PortBlock {
+    table: &'static str,
+}
+
+impl PortBlock {
+    fn drop_port(table: &'static str, port: u16) -> PortBlock {
+        // A table left by a run that was killed before its guard ran.
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", "inet", table])
+            .output();
+        let block = PortBlock { table };
+        let rules = format!(
+            "table inet {table} {{\n chain output {{\n  type filter hook output priority 0; policy accept;\n  \
+             ip daddr 127.0.0.0/8 tcp dport {port} drop\n  ip saddr 127.0.0.0/8 tcp sport {port} drop\n }}\n}}\n"
+        );
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), rules).expect("write nft rules");
+        stdout_of(
+            std::process::Command::new("nft").arg("-f").arg(file.path()),
+            "nft -f (apt-get install nftables: scripts/install-deps.sh)",
+        );
+        block
+    }
+
+    fn lift(&self) {
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", "inet", self.table])
+            .output();
+    }
+}
+
+impl Drop for PortBlock {
+    fn drop(&mut self) {
+        self.lift();
+    }
+}
+
+/// Issue 9 item 10: only the daemon's connection was blocked for 7 s (its packets dropped; mysqld
+/// and Galera untouched, nobody evicted). The node stays OPERATIONAL in its old configuration,
+/// which is the evidence: 200 again within evs.suspect_timeout + 3 s of the unblock, not after
+/// recovery_max_hold (30 s), which is what it took before.
+#[test]
+fn blocked_connection_to_a_healthy_node_is_200_within_suspect_timeout_of_the_unblock() {
+    let _lock = ready();
+    // Node 3 over TCP: a backup server in the sandbox's HAProxy, so the block costs nobody much.
+    let port = env_num("GALERA_SQL_PORT_BASE") + 3;
+    let daemon = Daemon::start(&format!(
+        "[galera]\nuser = \"{}\"\npassword = \"{}\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+         interval = \"1s\"\ntimeout = \"1s\"\n",
+        env()["GALERA_CHECK_USER"],
+        env()["GALERA_CHECK_PASSWORD"]
+    ));
+    daemon.wait_check(Duration::from_secs(5), "200 before the block", healthy);
+    let suspect_timeout = Duration::from_secs_f64(
+        daemon
+            .metric("clustercheckd_galera_evs_suspect_timeout_seconds")
+            .expect("evs.suspect_timeout exported"),
+    );
+
+    let block = PortBlock::drop_port("ccd_test_galera_block", port);
+    let blocked_at = Instant::now();
+    let (answer, _) = daemon.wait_check(
+        INTERVAL + TIMEOUT + Duration::from_secs(1),
+        "503 while blocked",
+        unhealthy,
+    );
+    assert!(answer.body.contains("state unknown"), "{}", answer.body);
+    while blocked_at.elapsed() < Duration::from_secs(7) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    block.lift();
+    let unblocked = Instant::now();
+
+    let deadline = suspect_timeout + Duration::from_secs(3);
+    let mut saw_recovering = false;
+    let mut timeline = Vec::new();
+    loop {
+        let answer = daemon.check();
+        timeline.push(format!(
+            "{:>5.1} s {} {}",
+            unblocked.elapsed().as_secs_f64(),
+            answer.status,
+            answer.body.trim_end()
+        ));
+        saw_recovering |= answer.body.contains("is recovering");
+        if answer.status == 200 {
+            break;
+        }
+        assert!(
+            unblocked.elapsed() <= deadline,
+            "no 200 within {deadline:?} of the unblock:\n{}\n{}",
+            timeline.join("\n"),
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("after the unblock:\n{}", timeline.join("\n"));
+    // The outage was longer than suspect_timeout, so there was a hold, and evidence ended it.
+    assert!(saw_recovering, "no hold-down:\n{}", timeline.join("\n"));
+    assert!(
+        daemon.log_text().contains("it was never evicted"),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(
+        daemon.metric("clustercheckd_galera_recovery_holds_ended_total{by=\"steady\"}"),
+        Some(1.0)
+    );
+    // Galera itself never noticed: the peers still count node 3.
+    assert_eq!(galera_cluster_size(1), 3);
 }

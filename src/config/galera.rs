@@ -56,7 +56,9 @@ poll_section! {
         /// While this file exists the node reports 503, so an operator can drain it from HAProxy.
         pub maintenance_file: PathBuf,
         /// After an outage longer than evs.suspect_timeout, the node stays 503 until it reports
-        /// a new cluster configuration while Synced and Primary, or at most this long (<= 1h).
+        /// a new cluster configuration while Synced and Primary, or has stayed Synced, Primary
+        /// and wsrep_evs_state OPERATIONAL in its old one for evs.suspect_timeout + 0.75 s, or
+        /// at most this long (<= 1h). See src/collectors/galera/recovery.rs.
         #[serde(with = "humantime_serde")]
         pub recovery_max_hold: Duration,
         /// Also read mysql.wsrep_cluster_members (needs SELECT on it; skipped when not granted).

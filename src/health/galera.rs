@@ -45,6 +45,12 @@ pub enum Reason {
         outage: Duration,
         conf_id_before: u64,
         held_for: Duration,
+        /// How long it must stay Synced, Primary and OPERATIONAL in the old configuration.
+        steady_needed: Duration,
+        /// How long it has so far (zero while it does not).
+        steady_for: Duration,
+        /// Seen outside the Primary component since: only a new configuration releases it.
+        evicted: bool,
     },
     NotPrimary(ClusterStatus),
     NotConnected,
@@ -102,11 +108,30 @@ impl Rule for Reason {
                 outage,
                 conf_id_before,
                 held_for,
+                evicted: true,
+                ..
             } => format!(
-                "{NODE} is recovering: it was unreachable for {:.1} s, longer than evs.suspect_timeout; \
-                 waiting {:.1} s so far for a new cluster configuration (was conf_id {conf_id_before}).",
+                "{NODE} is recovering: it was unreachable for {:.1} s, longer than evs.suspect_timeout, \
+                 and has left the Primary component since; held for {:.1} s until it rejoins with a \
+                 new cluster configuration (was conf_id {conf_id_before}).",
                 outage.as_secs_f64(),
                 held_for.as_secs_f64()
+            ),
+            Reason::Recovering {
+                outage,
+                conf_id_before,
+                held_for,
+                steady_needed,
+                steady_for,
+                evicted: false,
+            } => format!(
+                "{NODE} is recovering: it was unreachable for {:.1} s, longer than evs.suspect_timeout; \
+                 held for {:.1} s until it shows a new cluster configuration or stays Synced, Primary \
+                 and OPERATIONAL in conf_id {conf_id_before} for {:.1} s ({:.1} s so far).",
+                outage.as_secs_f64(),
+                held_for.as_secs_f64(),
+                steady_needed.as_secs_f64(),
+                steady_for.as_secs_f64()
             ),
             Reason::NotPrimary(status) => {
                 format!("{NODE} is not in the Primary component (cluster status {status}).")
@@ -174,6 +199,11 @@ fn reason(snapshot: &GaleraSnapshot, config: &GaleraConfig, now: Instant) -> Rea
             outage: hold.outage,
             conf_id_before: hold.conf_id_before,
             held_for: now.saturating_duration_since(hold.since),
+            steady_needed: hold.steady_needed,
+            steady_for: hold
+                .steady_since
+                .map_or(Duration::ZERO, |since| now.saturating_duration_since(since)),
+            evicted: hold.evicted,
         };
     }
     status_reason(status, config)
@@ -250,6 +280,7 @@ mod tests {
             maintenance_file: false,
             unreachable_since: now,
             hold: None,
+            holds_ended: Default::default(),
             stats: Default::default(),
         }
     }
@@ -419,9 +450,30 @@ mod tests {
             since: now - Duration::from_secs(2),
             outage: Duration::from_secs(20),
             conf_id_before: 3,
+            steady_needed: Duration::from_millis(5750),
+            steady_since: Some(now - Duration::from_secs(1)),
+            evicted: false,
         });
         let v = verdict(&snap, &config(), now);
         assert!(!v.healthy);
-        assert!(v.reason.contains("is recovering"), "{}", v.reason);
+        assert_eq!(
+            v.reason,
+            "Galera cluster node is recovering: it was unreachable for 20.0 s, longer than \
+             evs.suspect_timeout; held for 2.0 s until it shows a new cluster configuration or \
+             stays Synced, Primary and OPERATIONAL in conf_id 3 for 5.8 s (1.0 s so far)."
+        );
+        if let Some(hold) = &mut snap.hold {
+            hold.evicted = true;
+            hold.steady_since = None;
+        }
+        let v = verdict(&snap, &config(), now);
+        assert!(!v.healthy);
+        assert!(
+            v.reason.contains("has left the Primary component since")
+                && v.reason
+                    .contains("until it rejoins with a new cluster configuration"),
+            "{}",
+            v.reason
+        );
     }
 }

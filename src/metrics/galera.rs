@@ -35,6 +35,20 @@ pub fn render(
         &[],
         snapshot.hold.is_some(),
     );
+    let ended = snapshot.holds_ended;
+    for (by, count) in [
+        ("new_configuration", ended.new_configuration),
+        ("steady", ended.steady),
+        ("max_hold", ended.max_hold),
+    ] {
+        e.counter(
+            "galera_recovery_holds_ended_total",
+            "Post-outage holds ended, by what released them: a new cluster configuration, \
+             steady Synced/Primary/OPERATIONAL in the old one, or recovery_max_hold.",
+            &[("by", by)],
+            count as f64,
+        );
+    }
     e.gauge(
         "galera_cluster_size_expected",
         "The cluster size this node was configured to expect (galera.expected_nodes).",

@@ -28,7 +28,7 @@ use crate::config::{DbAddress, DbEndpoint, GaleraConfig};
 pub mod recovery;
 pub mod status;
 
-use recovery::{GateEvent, Hold, RecoveryGate};
+use recovery::{GateEvent, Hold, HoldsEnded, RecoveryGate};
 
 use status::{ClusterStatus, GaleraStatus, StatusError, StatusRows};
 
@@ -121,6 +121,8 @@ pub struct GaleraSnapshot {
     /// Since when the server has not answered (the last success, or the daemon's start).
     pub unreachable_since: Instant,
     pub hold: Option<Hold>,
+    /// How many post-outage holds ended, by how, since the daemon started.
+    pub holds_ended: HoldsEnded,
     pub stats: CollectorStats,
 }
 
@@ -132,6 +134,7 @@ impl GaleraSnapshot {
             maintenance_file: false,
             unreachable_since: now,
             hold: None,
+            holds_ended: HoldsEnded::default(),
             stats: CollectorStats::new(),
         }
     }
@@ -263,6 +266,7 @@ impl Poller {
             maintenance_file,
             unreachable_since: self.unreachable_since,
             hold: self.gate.hold().cloned(),
+            holds_ended: self.gate.holds_ended(),
             stats: self.stats.clone(),
         };
         self.log_credentials(&snapshot);
@@ -283,6 +287,10 @@ impl Poller {
     fn schedule_reconnect(&mut self, now: Instant, error: PollError) {
         let backoff = match &self.next_connect {
             None => Duration::ZERO, // the first retry is at the next tick
+            // A timed-out attempt already waited `timeout` and cost the server nothing (dropped
+            // packets, a frozen process): retrying at once means the first poll after the cause
+            // clears comes within an interval, and the hold-down's clock starts that early.
+            Some(_) if matches!(error, PollError::Timeout(_)) => Duration::ZERO,
             Some((_, previous, _)) => (*previous * 2)
                 .max(self.config.interval)
                 .min(MAX_RECONNECT_BACKOFF.max(self.config.interval)),
@@ -348,14 +356,22 @@ fn log_gate_event(event: &GateEvent) {
         GateEvent::Held(hold) => tracing::warn!(
             outage_seconds = hold.outage.as_secs_f64(),
             conf_id_before = hold.conf_id_before,
+            steady_needed_seconds = hold.steady_needed.as_secs_f64(),
             "galera node back after an outage longer than evs.suspect_timeout; holding it \
-             unhealthy until it rejoins with a new cluster configuration"
+             unhealthy until it rejoins with a new cluster configuration or stays Synced, Primary \
+             and OPERATIONAL in the old one for steady_needed_seconds"
         ),
         GateEvent::Rejoined => {
             tracing::info!("galera node rejoined with a new cluster configuration; hold released")
         }
+        GateEvent::Steady(steady) => tracing::info!(
+            steady_seconds = steady.as_secs_f64(),
+            "galera node stayed Synced, Primary and OPERATIONAL in its old cluster configuration \
+             for longer than evs.suspect_timeout: it was never evicted; hold released"
+        ),
         GateEvent::Expired => tracing::warn!(
-            "galera hold-down reached recovery_max_hold without a new cluster configuration; released"
+            "galera hold-down reached recovery_max_hold without a new cluster configuration or a \
+             steady old one; released"
         ),
     }
 }

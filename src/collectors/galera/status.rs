@@ -174,6 +174,10 @@ pub struct GaleraStatus {
     /// outage longer than this the node may have been evicted.
     #[serde(with = "optional_seconds")]
     pub evs_suspect_timeout: Option<Duration>,
+    /// wsrep_evs_state: the group membership protocol's state, upper-case (OPERATIONAL while
+    /// the node agrees with its peers on the membership; GATHER/INSTALL while a new view is
+    /// being formed). `None` when the server does not report it.
+    pub evs_state: Option<String>,
 }
 
 mod optional_seconds {
@@ -292,6 +296,10 @@ impl StatusRows {
             evs_suspect_timeout: self
                 .text("wsrep_provider_options")
                 .and_then(suspect_timeout_from_provider_options),
+            evs_state: self
+                .text("wsrep_evs_state")
+                .filter(|state| !state.is_empty())
+                .map(str::to_ascii_uppercase),
         })
     }
 }
@@ -347,6 +355,7 @@ pub(crate) mod tests_support {
             ("WSREP_LAST_COMMITTED", "17"),
             ("WSREP_PROVIDER_VERSION", "26.4.23(r6b6d1f4)"),
             ("WSREP_CLUSTER_NAME", "sandbox_galera"),
+            ("WSREP_EVS_STATE", "OPERATIONAL"),
             ("WSREP_INCOMING_ADDRESSES", "127.0.0.1:13301,127.0.0.1:13302,127.0.0.1:13303"),
             (
                 "WSREP_PROVIDER_OPTIONS",
@@ -383,6 +392,7 @@ mod tests {
         assert_eq!(s.flow_control_paused, Duration::from_millis(1500));
         assert_eq!(s.incoming_addresses.len(), 3);
         assert_eq!(s.evs_suspect_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(s.evs_state.as_deref(), Some("OPERATIONAL"));
         assert_eq!(s.pxc_maint_mode, None);
         assert_eq!(s.reject_queries, RejectQueries::None);
     }
@@ -444,6 +454,16 @@ mod tests {
         ));
         let err = with(&[("wsrep_local_state", "999")]).parse().unwrap_err();
         assert!(matches!(err, StatusError::Malformed { .. }));
+    }
+
+    #[test]
+    fn evs_state_is_upper_case_and_optional() {
+        let s = with(&[("wsrep_evs_state", "gather")]).parse().unwrap();
+        assert_eq!(s.evs_state.as_deref(), Some("GATHER"));
+        let mut rows = synced_rows();
+        rows.retain(|(n, _)| !n.eq_ignore_ascii_case("wsrep_evs_state"));
+        let s = rows.into_iter().collect::<StatusRows>().parse().unwrap();
+        assert_eq!(s.evs_state, None);
     }
 
     #[test]
