@@ -523,7 +523,7 @@ async fn render(scenario: Scenario) -> String {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(http::serve(
         listener,
-        http::check_router(state, true),
+        http::check_router(state, http::Pages::Here),
         Limits {
             header_read_timeout: Duration::from_secs(2),
             max_connections: 16,
