@@ -331,3 +331,92 @@ fn status_page_gives_the_same_verdict_as_json() {
         .as_str()
         .is_some_and(|v| !v.is_empty()));
 }
+
+/// Item 8 of issue 9: a global wsrep_sync_wait turns a SELECT into a causal read, which outside
+/// a Primary component fails instead of answering. The poll reads SHOW output on a session with
+/// wsrep_sync_wait = 0, so the non-Primary survivor of an abrupt two-node loss is still judged
+/// (503 naming non-Primary) and its wsrep metrics are still exported.
+#[test]
+fn global_wsrep_sync_wait_still_sees_the_non_primary_survivor() {
+    let _lock = ready();
+    let original: Vec<String> = (1..=3u8)
+        .map(|n| {
+            galera_sql(n, "SELECT @@GLOBAL.wsrep_sync_wait")
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        original.iter().all(|v| v.parse::<u8>().is_ok()),
+        "{original:?}"
+    );
+    let restore_values = original.clone();
+    let _heal = Restore::new(move || {
+        // Sync wait first: with it, the sandbox's own SHOW STATUS on a non-Primary node fails.
+        let set = |n: u8| {
+            let _ = std::process::Command::new("bash")
+                .arg(common::repo().join("scripts/sandbox.sh"))
+                .args([
+                    "galera",
+                    "sql",
+                    &n.to_string(),
+                    &format!(
+                        "SET GLOBAL wsrep_sync_wait = {}",
+                        restore_values[usize::from(n - 1)]
+                    ),
+                ])
+                .output();
+        };
+        (1..=3).for_each(set);
+        // A non-Primary survivor must be made Primary before the others can rejoin it.
+        let _ = std::process::Command::new("bash")
+            .arg(common::repo().join("scripts/sandbox.sh"))
+            .args(["galera", "bootstrap_pc", "1"])
+            .output();
+        galera_heal();
+        (1..=3).for_each(set);
+        for n in 1..=3u8 {
+            assert_eq!(
+                galera_sql(n, "SELECT @@GLOBAL.wsrep_sync_wait").trim(),
+                restore_values[usize::from(n - 1)],
+                "wsrep_sync_wait restored on node {n}"
+            );
+        }
+        assert_eq!(galera_cluster_size(1), 3, "three nodes again");
+    });
+    for n in 1..=3u8 {
+        galera_sql(n, "SET GLOBAL wsrep_sync_wait = 15");
+    }
+    let daemon = Daemon::galera(1, "");
+    daemon.wait_check(Duration::from_secs(5), "200 with sync wait", healthy);
+
+    sandbox(&["galera", "kill", "2"]);
+    sandbox(&["galera", "kill", "3"]);
+    let (answer, _) = daemon.wait_check(Duration::from_secs(30), "503 non-Primary", |a| {
+        a.status == 503 && a.body.contains("non-Primary")
+    });
+    assert!(
+        answer.body.contains("not in the Primary component"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        daemon.metric("clustercheckd_collector_up{collector=\"galera\"}"),
+        Some(1.0),
+        "the poll itself succeeds"
+    );
+    assert_eq!(
+        daemon.metric("clustercheckd_galera_cluster_status{status=\"non_primary\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        daemon.metric("clustercheckd_galera_cluster_conf_id"),
+        Some(-1.0)
+    );
+    assert!(daemon
+        .metric("clustercheckd_galera_local_state_code")
+        .is_some());
+    assert!(daemon
+        .metric("clustercheckd_galera_flow_control_sent_total")
+        .is_some());
+}
