@@ -420,3 +420,56 @@ fn global_wsrep_sync_wait_still_sees_the_non_primary_survivor() {
         .metric("clustercheckd_galera_flow_control_sent_total")
         .is_some());
 }
+
+/// Item 9 of issue 9: with no socket or host configured, the daemon tries
+/// `galera.socket_candidates` in order and keeps the first Galera server; the credentials come
+/// from clustercheck's own variables file. The list is the test's own (the host's MariaDB paths
+/// are never touched): a missing socket first, then sandbox node 2's.
+#[test]
+fn socket_candidates_skip_a_missing_socket_and_name_the_one_that_answered() {
+    let _lock = ready();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing.sock");
+    let node2 =
+        std::path::PathBuf::from(&common::env()["SANDBOX_DIR"]).join("galera/node2/mysqld.sock");
+    let env_file = dir.path().join("clustercheck");
+    std::fs::write(
+        &env_file,
+        format!(
+            "# /etc/sysconfig/clustercheck\nMYSQL_USERNAME=\"{}\"\nMYSQL_PASSWORD='{}'\n",
+            common::env()["GALERA_CHECK_USER"],
+            common::env()["GALERA_CHECK_PASSWORD"]
+        ),
+    )
+    .expect("write env file");
+    let daemon = Daemon::start(&format!(
+        "[galera]\ninterval = \"1s\"\ntimeout = \"1s\"\nclustercheck_env_file = \"{}\"\n\
+         socket_candidates = [\"{}\", \"{}\"]\n",
+        env_file.display(),
+        missing.display(),
+        node2.display()
+    ));
+    let (answer, _) = daemon.wait_check(Duration::from_secs(5), "200", healthy);
+    assert_eq!(answer.body, SYNCED);
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("socket candidate answered"))
+        .unwrap_or_else(|| panic!("no line naming the socket:\n{log}"));
+    assert!(line.contains(&node2.display().to_string()), "{line}");
+    assert!(!line.contains("missing.sock"), "{line}");
+
+    // Only missing sockets: 503 naming every one tried, never a guess.
+    let other = dir.path().join("other.sock");
+    let lost = Daemon::start(&format!(
+        "[galera]\ninterval = \"200ms\"\nclustercheck_env_file = \"{}\"\n\
+         socket_candidates = [\"{}\", \"{}\"]\n",
+        env_file.display(),
+        missing.display(),
+        other.display()
+    ));
+    let (answer, _) = lost.wait_check(Duration::from_secs(5), "503 naming both", |a| {
+        a.status == 503 && a.body.contains("other.sock")
+    });
+    assert!(answer.body.contains("missing.sock"), "{}", answer.body);
+}

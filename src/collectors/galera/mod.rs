@@ -13,6 +13,7 @@
 //! after an outage longer than evs.suspect_timeout. "Healthy" is decided in
 //! [`crate::health::galera`]; this module only observes and publishes.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -165,7 +166,12 @@ pub fn spawn(
 
 struct Poller {
     config: GaleraConfig,
-    opts: mysql_async::Opts,
+    /// One set of options per address to try: one, or one per socket candidate.
+    targets: Vec<(PathBuf, mysql_async::Opts)>,
+    /// Whether `targets` are candidates, of which only a wsrep_on=ON server is accepted.
+    candidates: bool,
+    /// The candidate that answered last, so a change of socket is logged.
+    answered: Option<PathBuf>,
     endpoint_text: String,
     conn: Option<Conn>,
     members_readable: bool,
@@ -181,23 +187,31 @@ struct Poller {
 
 impl Poller {
     fn new(config: GaleraConfig, endpoint: DbEndpoint, now: Instant) -> Self {
-        let mut opts = OptsBuilder::default()
+        let base = OptsBuilder::default()
             .user(Some(endpoint.user.clone()))
             .pass(Some(endpoint.password.expose().to_owned()))
             .prefer_socket(false)
             .stmt_cache_size(0);
-        match &endpoint.address {
-            DbAddress::Socket(path) => {
-                opts = opts.socket(Some(path.to_string_lossy().into_owned()));
-            }
+        let socket = |path: &PathBuf| {
+            let opts = base
+                .clone()
+                .socket(Some(path.to_string_lossy().into_owned()));
+            (path.clone(), opts.into())
+        };
+        let (targets, candidates) = match &endpoint.address {
+            DbAddress::Socket(path) => (vec![socket(path)], false),
             DbAddress::Tcp { host, port } => {
-                opts = opts.ip_or_hostname(host.clone()).tcp_port(*port);
+                let opts = base.clone().ip_or_hostname(host.clone()).tcp_port(*port);
+                (vec![(PathBuf::new(), opts.into())], false)
             }
-        }
+            DbAddress::SocketCandidates(paths) => (paths.iter().map(socket).collect(), true),
+        };
         Self {
             endpoint_text: format!("{}@{}", endpoint.user, endpoint.address),
             config,
-            opts: opts.into(),
+            targets,
+            candidates,
+            answered: None,
             conn: None,
             members_readable: true,
             gate: RecoveryGate::default(),
@@ -304,7 +318,7 @@ impl Poller {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {
-                let mut conn = Conn::new(self.opts.clone()).await.map_err(classify)?;
+                let mut conn = self.connect().await?;
                 match conn.query_drop(SESSION_SETUP).await {
                     Ok(()) => {}
                     // Unknown variable (no Galera, an old server): nothing to turn off.
@@ -361,6 +375,58 @@ impl Poller {
         Ok(Polled { status, members })
     }
 
+    /// Open a connection: to the one configured address, or to the first socket candidate whose
+    /// server reports wsrep_on=ON (a plain MariaDB on the other path must not be judged).
+    async fn connect(&mut self) -> Result<Conn, PollError> {
+        if !self.candidates {
+            let (_, opts) = self
+                .targets
+                .first()
+                .ok_or_else(|| PollError::Unreachable("no address to connect to".into()))?;
+            return Conn::new(opts.clone()).await.map_err(classify);
+        }
+        let mut tried = Vec::new();
+        let mut auth = None;
+        for (path, opts) in &self.targets {
+            let outcome = match Conn::new(opts.clone()).await {
+                Err(e) => Err(classify(e)),
+                Ok(mut conn) => match wsrep_on(&mut conn).await {
+                    Ok(true) => Ok(conn),
+                    Ok(false) => {
+                        let _ = conn.disconnect().await;
+                        Err(PollError::Unreachable("wsrep_on is not ON".into()))
+                    }
+                    Err(e) => Err(classify(e)),
+                },
+            };
+            match outcome {
+                Ok(conn) => {
+                    if self.answered.as_ref() != Some(path) {
+                        tracing::info!(socket = %path.display(),
+                            "galera: socket candidate answered with wsrep_on=ON; using it");
+                        self.answered = Some(path.clone());
+                    }
+                    return Ok(conn);
+                }
+                Err(error) => {
+                    tracing::debug!(socket = %path.display(), %error, "galera: socket candidate refused");
+                    if matches!(error, PollError::AuthenticationFailed(_)) && auth.is_none() {
+                        auth = Some(format!("unix:{}: {error}", path.display()));
+                    }
+                    tried.push(format!("unix:{}: {error}", path.display()));
+                }
+            }
+        }
+        self.answered = None;
+        Err(match auth {
+            Some(message) => PollError::AuthenticationFailed(message),
+            None => PollError::Unreachable(format!(
+                "no socket candidate is a Galera node ({})",
+                tried.join("; ")
+            )),
+        })
+    }
+
     /// Wrong credentials need an operator, not a retry: say so once, with where to look. (The
     /// verdict's transitions are logged by [`crate::transitions`] like every subsystem's.)
     fn log_credentials(&mut self, snapshot: &GaleraSnapshot) {
@@ -390,6 +456,15 @@ fn log_gate_event(event: &GateEvent) {
             "galera hold-down reached recovery_max_hold without a new cluster configuration; released"
         ),
     }
+}
+
+/// Whether the server replicates with Galera: `wsrep_on` is ON (absent on a server without wsrep).
+async fn wsrep_on(conn: &mut Conn) -> Result<bool, mysql_async::Error> {
+    let rows: Vec<Row> = conn.query("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(name_value)
+        .any(|(_, value)| value.eq_ignore_ascii_case("ON")))
 }
 
 /// A two-column text row; rows with NULLs or non-text values are skipped rather than trusted.
