@@ -80,7 +80,7 @@ fn galera_donor(now: Instant) -> GaleraSnapshot {
         p.status.local_state = crate::collectors::galera::status::LocalState::DonorDesynced;
         p.status.local_state_code = 2;
         p.status.local_state_comment = "Donor/Desynced".into();
-        p.status.desync = true;
+        p.status.desync = Some(true);
     })
 }
 
@@ -88,7 +88,7 @@ fn galera_non_primary(now: Instant) -> GaleraSnapshot {
     galera_with(now, |p| {
         p.status.cluster_status = crate::collectors::galera::status::ClusterStatus::NonPrimary;
         p.status.cluster_conf_id = u64::MAX;
-        p.status.cluster_size = 1;
+        p.status.cluster_size = Some(1);
         p.status.ready = false;
         p.status.local_state = crate::collectors::galera::status::LocalState::from_code(0);
         p.status.local_state_code = 0;
@@ -563,7 +563,7 @@ async fn render(scenario: Scenario) -> String {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(http::serve(
         listener,
-        http::check_router(state, true),
+        http::check_router(state, http::Pages::Here),
         Limits {
             header_read_timeout: Duration::from_secs(2),
             max_connections: 16,

@@ -84,10 +84,24 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         rabbitmq,
     };
     let state = AppState::new(config, watches);
-    let with_pages = listeners.metrics.is_none();
+    // With a metrics listener, the check port names where the pages went; its bound address is
+    // the truth (the configured one may say port 0).
+    let pages = match &listeners.metrics {
+        None => http::Pages::Here,
+        Some(listener) => match listener.local_addr() {
+            Ok(address) => http::Pages::MovedTo(address),
+            Err(_) => http::Pages::MovedTo(
+                state
+                    .config
+                    .listen
+                    .metrics
+                    .unwrap_or(state.config.listen.check),
+            ),
+        },
+    };
     tasks.push(tokio::spawn(http::serve(
         listeners.check,
-        http::check_router(state.clone(), with_pages),
+        http::check_router(state.clone(), pages),
         limits,
         shutdown.clone(),
     )));

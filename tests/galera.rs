@@ -483,3 +483,145 @@ fn blocked_connection_to_a_healthy_node_is_200_within_suspect_timeout_of_the_unb
     // Galera itself never noticed: the peers still count node 3.
     assert_eq!(galera_cluster_size(1), 3);
 }
+
+/// Item 8 of issue 9: a global wsrep_sync_wait turns a SELECT into a causal read, which outside
+/// a Primary component fails instead of answering. The poll reads SHOW output on a session with
+/// wsrep_sync_wait = 0, so the non-Primary survivor of an abrupt two-node loss is still judged
+/// (503 naming non-Primary) and its wsrep metrics are still exported.
+#[test]
+fn global_wsrep_sync_wait_still_sees_the_non_primary_survivor() {
+    let _lock = ready();
+    let original: Vec<String> = (1..=3u8)
+        .map(|n| {
+            galera_sql(n, "SELECT @@GLOBAL.wsrep_sync_wait")
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        original.iter().all(|v| v.parse::<u8>().is_ok()),
+        "{original:?}"
+    );
+    let restore_values = original.clone();
+    let _heal = Restore::new(move || {
+        // Sync wait first: with it, the sandbox's own SHOW STATUS on a non-Primary node fails.
+        let set = |n: u8| {
+            let _ = std::process::Command::new("bash")
+                .arg(common::repo().join("scripts/sandbox.sh"))
+                .args([
+                    "galera",
+                    "sql",
+                    &n.to_string(),
+                    &format!(
+                        "SET GLOBAL wsrep_sync_wait = {}",
+                        restore_values[usize::from(n - 1)]
+                    ),
+                ])
+                .output();
+        };
+        (1..=3).for_each(set);
+        // A non-Primary survivor must be made Primary before the others can rejoin it.
+        let _ = std::process::Command::new("bash")
+            .arg(common::repo().join("scripts/sandbox.sh"))
+            .args(["galera", "bootstrap_pc", "1"])
+            .output();
+        galera_heal();
+        (1..=3).for_each(set);
+        for n in 1..=3u8 {
+            assert_eq!(
+                galera_sql(n, "SELECT @@GLOBAL.wsrep_sync_wait").trim(),
+                restore_values[usize::from(n - 1)],
+                "wsrep_sync_wait restored on node {n}"
+            );
+        }
+        assert_eq!(galera_cluster_size(1), 3, "three nodes again");
+    });
+    for n in 1..=3u8 {
+        galera_sql(n, "SET GLOBAL wsrep_sync_wait = 15");
+    }
+    let daemon = Daemon::galera(1, "");
+    daemon.wait_check(Duration::from_secs(5), "200 with sync wait", healthy);
+
+    sandbox(&["galera", "kill", "2"]);
+    sandbox(&["galera", "kill", "3"]);
+    let (answer, _) = daemon.wait_check(Duration::from_secs(30), "503 non-Primary", |a| {
+        a.status == 503 && a.body.contains("non-Primary")
+    });
+    assert!(
+        answer.body.contains("not in the Primary component"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        daemon.metric("clustercheckd_collector_up{collector=\"galera\"}"),
+        Some(1.0),
+        "the poll itself succeeds"
+    );
+    assert_eq!(
+        daemon.metric("clustercheckd_galera_cluster_status{status=\"non_primary\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        daemon.metric("clustercheckd_galera_cluster_conf_id"),
+        Some(-1.0)
+    );
+    assert!(daemon
+        .metric("clustercheckd_galera_local_state_code")
+        .is_some());
+    assert!(daemon
+        .metric("clustercheckd_galera_flow_control_sent_total")
+        .is_some());
+}
+
+/// Item 9 of issue 9: with no socket or host configured, the daemon tries
+/// `galera.socket_candidates` in order and keeps the first Galera server; the credentials come
+/// from clustercheck's own variables file. The list is the test's own (the host's MariaDB paths
+/// are never touched): a missing socket first, then sandbox node 2's.
+#[test]
+fn socket_candidates_skip_a_missing_socket_and_name_the_one_that_answered() {
+    let _lock = ready();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing.sock");
+    let node2 =
+        std::path::PathBuf::from(&common::env()["SANDBOX_DIR"]).join("galera/node2/mysqld.sock");
+    let env_file = dir.path().join("clustercheck");
+    std::fs::write(
+        &env_file,
+        format!(
+            "# /etc/sysconfig/clustercheck\nMYSQL_USERNAME=\"{}\"\nMYSQL_PASSWORD='{}'\n",
+            common::env()["GALERA_CHECK_USER"],
+            common::env()["GALERA_CHECK_PASSWORD"]
+        ),
+    )
+    .expect("write env file");
+    let daemon = Daemon::start(&format!(
+        "[galera]\ninterval = \"1s\"\ntimeout = \"1s\"\nclustercheck_env_file = \"{}\"\n\
+         socket_candidates = [\"{}\", \"{}\"]\n",
+        env_file.display(),
+        missing.display(),
+        node2.display()
+    ));
+    let (answer, _) = daemon.wait_check(Duration::from_secs(5), "200", healthy);
+    assert_eq!(answer.body, SYNCED);
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("socket candidate answered"))
+        .unwrap_or_else(|| panic!("no line naming the socket:\n{log}"));
+    assert!(line.contains(&node2.display().to_string()), "{line}");
+    assert!(!line.contains("missing.sock"), "{line}");
+
+    // Only missing sockets: 503 naming every one tried, never a guess.
+    let other = dir.path().join("other.sock");
+    let lost = Daemon::start(&format!(
+        "[galera]\ninterval = \"200ms\"\nclustercheck_env_file = \"{}\"\n\
+         socket_candidates = [\"{}\", \"{}\"]\n",
+        env_file.display(),
+        missing.display(),
+        other.display()
+    ));
+    let (answer, _) = lost.wait_check(Duration::from_secs(5), "503 naming both", |a| {
+        a.status == 503 && a.body.contains("other.sock")
+    });
+    assert!(answer.body.contains("missing.sock"), "{}", answer.body);
+}

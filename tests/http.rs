@@ -108,10 +108,19 @@ fn separate_metrics_listener_takes_the_pages_away_from_the_check_port() {
     );
     let metrics = server.metrics.expect("a metrics listener");
     assert_ne!(metrics, server.check);
-    // On the check port /metrics is just another path: the Galera check answers it.
-    let on_check = server.get("/metrics");
-    assert_eq!(on_check.status, 503);
-    assert!(!on_check.body.contains("clustercheckd_"));
+    // On the check port the pages answer 404 naming the listener they moved to, in any case and
+    // with or without a trailing slash; never the Galera verdict.
+    for path in ["/metrics", "/status", "/ui", "/Metrics/", "/STATUS"] {
+        let on_check = server.get(path);
+        assert_eq!(on_check.status, 404, "{path}: {on_check:?}");
+        assert!(
+            on_check.body.contains(&format!("http://{metrics}")),
+            "{path}: {}",
+            on_check.body
+        );
+        assert!(!on_check.body.contains("clustercheckd_"));
+        assert!(!on_check.body.contains("unreachable"), "{}", on_check.body);
+    }
     let page = request(metrics, "GET /metrics HTTP/1.0\r\n\r\n");
     assert_eq!(page.status, 200);
     assert!(page
@@ -284,5 +293,82 @@ fn checks_of_disabled_subsystems_answer_503() {
             answer.body,
             format!("{name} check is disabled in the configuration.\n")
         );
+    }
+}
+
+/// A mistyped check for another subsystem must never report database health. Every path whose
+/// first segment is reserved answers its endpoint (any case, trailing slash or not) or 404 with
+/// the valid paths; `/`, `/galera` and unreserved paths stay the Galera check.
+#[test]
+fn reserved_paths_never_answer_the_galera_verdict() {
+    let daemon = daemon_without_database("");
+    let galera = "database unreachable";
+    // Checks whose subsystem is off answer exactly their own "disabled" text.
+    for (path, name) in [
+        ("/rabbitmq/", "RabbitMQ"),
+        ("/RabbitMQ", "RabbitMQ"),
+        ("/pacemaker/", "Pacemaker"),
+        ("/PaceMaker", "Pacemaker"),
+        ("/vip/", "VIP"),
+        ("/VIP", "VIP"),
+        ("/VIP/vip", "VIP"),
+        ("/vip/vip/", "VIP"),
+    ] {
+        for method in ["GET", "OPTIONS", "HEAD"] {
+            let answer = request(daemon.addr(), &format!("{method} {path} HTTP/1.0\r\n\r\n"));
+            assert_eq!(answer.status, 503, "{method} {path}: {answer:?}");
+            if method != "HEAD" {
+                assert_eq!(
+                    answer.body,
+                    format!("{name} check is disabled in the configuration.\n"),
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+    // The pages, in any case, on the single-port setup.
+    let status = daemon.get("/Status");
+    assert_eq!(status.status, 200, "{status:?}");
+    assert!(status.body.starts_with('{'), "{}", status.body);
+    let metrics = daemon.get("/METRICS/");
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.body.contains("clustercheckd_galera_healthy"));
+    // Reserved for later, or not a path a reserved endpoint serves: 404 listing the valid ones.
+    for path in [
+        "/cluster",
+        "/Cluster/",
+        "/writer",
+        "/rabbitmq/extra",
+        "/galera/x",
+        "/vip/a/b",
+        "/metrics/x",
+    ] {
+        let answer = daemon.get(path);
+        assert_eq!(answer.status, 404, "{path}: {answer:?}");
+        for valid in [
+            "/galera",
+            "/rabbitmq",
+            "/pacemaker",
+            "/vip/NAME",
+            "/status",
+            "/metrics",
+        ] {
+            assert!(answer.body.contains(valid), "{path}: {}", answer.body);
+        }
+        assert!(!answer.body.contains(galera), "{path}: {}", answer.body);
+    }
+    // The Galera check: `/`, its explicit name in any case, and every unreserved path.
+    for path in [
+        "/",
+        "/galera",
+        "/galera/",
+        "/GALERA",
+        "/anything/else",
+        "/galeras",
+        "/vips",
+    ] {
+        let answer = daemon.get(path);
+        assert_eq!(answer.status, 503, "{path}: {answer:?}");
+        assert!(answer.body.contains(galera), "{path}: {}", answer.body);
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::poll::PollFloors;
-use super::{mycnf, ConfigError, Secret};
+use super::{clustercheck_env, mycnf, ConfigError, Secret};
 
 /// What the check answers in its body: our own one-line reasons, or Percona clustercheck's exact
 /// texts for load balancers and scripts that match on them.
@@ -44,8 +44,16 @@ poll_section! {
         pub user: Option<String>,
         /// Source of `endpoint.password`; code reads `endpoint`, not this.
         pub password: Option<Secret>,
-        /// Unix socket of the local server; used when set (or when nothing else is).
+        /// clustercheck's shell variables file (`/etc/sysconfig/clustercheck` style):
+        /// MYSQL_USERNAME, MYSQL_PASSWORD, MYSQL_HOST, MYSQL_PORT. Keys set here win over it; it
+        /// wins over `defaults_file`. Read once at load into `endpoint`.
+        pub clustercheck_env_file: Option<PathBuf>,
+        /// Unix socket of the local server; used when set.
         pub socket: Option<PathBuf>,
+        /// When no socket or host is configured anywhere: the sockets tried in order at each
+        /// connect (Debian's, then RHEL's by default); the first whose server reports
+        /// wsrep_on=ON is used, and the log names it.
+        pub socket_candidates: Vec<PathBuf>,
         pub host: Option<String>,
         pub port: Option<u16>,
         /// Donor/Desynced (state 2) counts as healthy, unless the node rejects queries while
@@ -81,9 +89,14 @@ impl Default for GaleraConfig {
             max_staleness: None,
             expected_nodes: 3,
             defaults_file: None,
+            clustercheck_env_file: None,
             user: None,
             password: None,
             socket: None,
+            socket_candidates: DEFAULT_SOCKET_CANDIDATES
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
             host: None,
             port: None,
             available_when_donor: false,
@@ -97,7 +110,10 @@ impl Default for GaleraConfig {
         // Enabled by default, so resolved by default: with no defaults file and no keys, the
         // endpoint needs no file (clustercheck@ the local socket), and `Config::default()`
         // keeps the rule "`endpoint` is `Some` exactly when enabled".
-        config.endpoint = Some(config.merge(mycnf::ClientSection::default()));
+        config.endpoint = Some(config.merge(
+            mycnf::ClientSection::default(),
+            clustercheck_env::ClustercheckEnv::default(),
+        ));
         config
     }
 }
@@ -113,7 +129,13 @@ pub struct DbEndpoint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbAddress {
     Socket(PathBuf),
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    /// Nothing configured: try these sockets in order at each connect, and keep the first whose
+    /// server reports wsrep_on=ON (`galera.socket_candidates`).
+    SocketCandidates(Vec<PathBuf>),
 }
 
 impl std::fmt::Display for DbAddress {
@@ -121,12 +143,25 @@ impl std::fmt::Display for DbAddress {
         match self {
             DbAddress::Socket(path) => write!(f, "unix:{}", path.display()),
             DbAddress::Tcp { host, port } => write!(f, "{host}:{port}"),
+            DbAddress::SocketCandidates(paths) => {
+                f.write_str("first wsrep socket of ")?;
+                for (i, path) in paths.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}unix:{}", path.display())?;
+                }
+                Ok(())
+            }
         }
     }
 }
 
-/// The Debian/Ubuntu server socket: what a local check connects to when nothing else is said.
+/// The Debian/Ubuntu server socket: what `host = "localhost"` without a socket means.
 pub(super) const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
+
+/// The server sockets of the two families the deployment meets: Debian/Ubuntu, then
+/// CentOS/RHEL (whose my.cnf puts it in the data directory).
+pub const DEFAULT_SOCKET_CANDIDATES: [&str; 2] =
+    ["/run/mysqld/mysqld.sock", "/var/lib/mysql/mysql.sock"];
 
 impl GaleraConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -135,6 +170,12 @@ impl GaleraConfig {
             return Err(ConfigError::invalid(
                 "galera.expected_nodes",
                 "must be at least 1",
+            ));
+        }
+        if self.socket_candidates.is_empty() {
+            return Err(ConfigError::invalid(
+                "galera.socket_candidates",
+                "must list at least one socket (or set galera.socket or galera.host)",
             ));
         }
         if self.recovery_max_hold > MAX_RECOVERY_HOLD {
@@ -153,24 +194,35 @@ impl GaleraConfig {
             Some(path) => mycnf::read_client_section(path).map_err(ConfigError::DefaultsFile)?,
             None => mycnf::ClientSection::default(),
         };
-        Ok(self.merge(file))
+        let env = match &self.clustercheck_env_file {
+            Some(path) => clustercheck_env::read(path).map_err(ConfigError::ClustercheckEnvFile)?,
+            None => clustercheck_env::ClustercheckEnv::default(),
+        };
+        Ok(self.merge(file, env))
     }
 
-    /// The keys of this section over the defaults file's options, over the built-in defaults.
-    fn merge(&self, file: mycnf::ClientSection) -> DbEndpoint {
+    /// The keys of this section over clustercheck's variables, over the defaults file's
+    /// options, over the built-in defaults.
+    fn merge(
+        &self,
+        file: mycnf::ClientSection,
+        env: clustercheck_env::ClustercheckEnv,
+    ) -> DbEndpoint {
         let user = self
             .user
             .clone()
+            .or(env.user)
             .or(file.user)
             .unwrap_or_else(|| "clustercheck".to_owned());
         let password = self
             .password
             .clone()
+            .or(env.password.map(Secret::new))
             .or(file.password.map(Secret::new))
             .unwrap_or_default();
         let socket = self.socket.clone().or(file.socket);
-        let host = self.host.clone().or(file.host);
-        let port = self.port.or(file.port);
+        let host = self.host.clone().or(env.host).or(file.host);
+        let port = self.port.or(env.port).or(file.port);
         // As the mysql client does: a socket wins unless a host other than localhost is named.
         let address = match (socket, host) {
             (Some(socket), None) => DbAddress::Socket(socket),
@@ -182,7 +234,7 @@ impl GaleraConfig {
                 host,
                 port: port.unwrap_or(3306),
             },
-            (None, None) => DbAddress::Socket(PathBuf::from(DEFAULT_SOCKET)),
+            (None, None) => DbAddress::SocketCandidates(self.socket_candidates.clone()),
         };
         DbEndpoint {
             user,
@@ -231,7 +283,13 @@ mod tests {
             }
         );
         let default = GaleraConfig::default().resolve_endpoint().unwrap();
-        assert_eq!(default.address, DbAddress::Socket(DEFAULT_SOCKET.into()));
+        assert_eq!(
+            default.address,
+            DbAddress::SocketCandidates(vec![
+                "/run/mysqld/mysqld.sock".into(),
+                "/var/lib/mysql/mysql.sock".into()
+            ])
+        );
         assert_eq!(default.user, "clustercheck");
         assert_eq!(GaleraConfig::default().endpoint, Some(default));
     }
@@ -244,5 +302,66 @@ mod tests {
         };
         let err = galera.validate().unwrap_err().to_string();
         assert!(err.contains("galera.recovery_max_hold"), "{err}");
+    }
+
+    /// clustercheck's variables replace a credentials file; the section's keys still win, and
+    /// MYSQL_HOST=localhost keeps the socket candidates' job to the default socket.
+    #[test]
+    fn clustercheck_env_file_supplies_credentials() {
+        let mut env = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            env,
+            "MYSQL_USERNAME=\"ccuser\"\nMYSQL_PASSWORD='s3cr#t'\nMYSQL_HOST=\"10.0.0.5\"\nMYSQL_PORT=3307"
+        )
+        .unwrap();
+        let galera = GaleraConfig {
+            clustercheck_env_file: Some(env.path().to_owned()),
+            ..GaleraConfig::default()
+        };
+        let endpoint = galera.resolve_endpoint().unwrap();
+        assert_eq!(endpoint.user, "ccuser");
+        assert_eq!(endpoint.password.expose(), "s3cr#t");
+        assert_eq!(
+            endpoint.address,
+            DbAddress::Tcp {
+                host: "10.0.0.5".into(),
+                port: 3307
+            }
+        );
+        let galera = GaleraConfig {
+            user: Some("fromconfig".into()),
+            host: Some("localhost".into()),
+            port: None,
+            ..galera
+        };
+        let endpoint = galera.resolve_endpoint().unwrap();
+        assert_eq!(endpoint.user, "fromconfig");
+        assert_eq!(endpoint.password.expose(), "s3cr#t");
+    }
+
+    #[test]
+    fn broken_env_file_names_key_file_and_line() {
+        let mut env = tempfile::NamedTempFile::new().unwrap();
+        writeln!(env, "MYSQL_USERNAME=ok\nMYSQL_PASSWORD=$(cat /x)").unwrap();
+        let galera = GaleraConfig {
+            clustercheck_env_file: Some(env.path().to_owned()),
+            ..GaleraConfig::default()
+        };
+        let err = galera.resolve_endpoint().unwrap_err().to_string();
+        assert!(err.contains("galera.clustercheck_env_file"), "{err}");
+        assert!(
+            err.contains(&format!("{}:2:", env.path().display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_candidate_list_is_refused() {
+        let galera = GaleraConfig {
+            socket_candidates: Vec::new(),
+            ..GaleraConfig::default()
+        };
+        let err = galera.validate().unwrap_err().to_string();
+        assert!(err.contains("galera.socket_candidates"), "{err}");
     }
 }

@@ -27,6 +27,7 @@ use serde::Deserialize;
 #[macro_use]
 mod poll;
 
+pub mod clustercheck_env;
 mod galera;
 mod listen;
 mod log;
@@ -37,7 +38,9 @@ mod rabbitmq;
 mod secret;
 mod vip;
 
-pub use galera::{Compat, DbAddress, DbEndpoint, GaleraConfig, MAX_RECOVERY_HOLD};
+pub use galera::{
+    Compat, DbAddress, DbEndpoint, GaleraConfig, DEFAULT_SOCKET_CANDIDATES, MAX_RECOVERY_HOLD,
+};
 pub use listen::{ListenConfig, MAX_CONNECTIONS, MAX_HEADER_READ_TIMEOUT};
 pub use log::{LogConfig, LogFormat};
 pub use optfile::OptionFileError;
@@ -77,6 +80,8 @@ pub enum ConfigError {
     CredentialsFile(#[source] OptionFileError),
     #[error("configuration: key `galera.defaults_file`: {0}")]
     DefaultsFile(#[source] OptionFileError),
+    #[error("configuration: key `galera.clustercheck_env_file`: {0}")]
+    ClustercheckEnvFile(#[source] clustercheck_env::EnvFileError),
 }
 
 impl ConfigError {

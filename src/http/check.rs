@@ -1,30 +1,20 @@
 //! The health checks HAProxy polls: 200 healthy, 503 not, a one-line text body saying why.
 //!
 //! The Galera check answers any method (`OPTIONS / HTTP/1.0` is what a bare `option httpchk`
-//! sends; GET and HEAD are common too) on any path not claimed by another endpoint, as
-//! clustercheck under xinetd did. `/pacemaker`, `/vip` and `/vip/NAME` are checks of the same
-//! kind (any method, text/plain, `Connection: close`, 200 or 503), and so is `/rabbitmq`.
+//! sends; GET and HEAD are common too) on `/`, `/galera` and any path whose first segment is not
+//! reserved, as clustercheck under xinetd did ([`super::paths`] decides). `/pacemaker`, `/vip`
+//! and `/vip/NAME` are checks of the same kind (any method, text/plain, `Connection: close`, 200
+//! or 503), and so is `/rabbitmq`.
 
 use std::time::Instant;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use axum::Router;
 
 use super::{AppState, CheckCounts};
 use crate::config::Compat;
 use crate::health;
-
-pub fn routes() -> Router<AppState> {
-    // Any method, like the Galera check: HAProxy sends what `option httpchk` says.
-    Router::new()
-        .route("/rabbitmq", any(rabbitmq))
-        .route("/pacemaker", any(pacemaker))
-        .route("/vip", any(vip))
-        .route("/vip/{name}", any(vip_one))
-}
 
 /// 200 iff the partition has quorum, this node is online and active, and nothing failed.
 pub async fn pacemaker(State(state): State<AppState>) -> Response {
@@ -42,17 +32,8 @@ pub async fn pacemaker(State(state): State<AppState>) -> Response {
     text(verdict.healthy, format!("{}\n", verdict.reason))
 }
 
-/// 200 iff this host holds every configured VIP and Pacemaker agrees.
-pub async fn vip(State(state): State<AppState>) -> Response {
-    vip_check(&state, None)
-}
-
-/// The same for the one VIP named NAME.
-pub async fn vip_one(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    vip_check(&state, Some(&name))
-}
-
-fn vip_check(state: &AppState, only: Option<&str>) -> Response {
+/// 200 iff this host holds every configured VIP (or the one named `only`) and Pacemaker agrees.
+pub(super) fn vip_check(state: &AppState, only: Option<&str>) -> Response {
     let (Some(watch), true) = (&state.pacemaker, state.config.vip.enabled) else {
         return disabled("VIP");
     };

@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::extract::State;
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -22,9 +25,12 @@ use crate::collectors::galera::GaleraWatch;
 use crate::collectors::pacemaker::PacemakerWatch;
 use crate::collectors::rabbitmq::RabbitWatch;
 use crate::config::Config;
+pub use paths::Pages;
+use paths::{Page, Route};
 
 mod check;
 mod pages;
+pub mod paths;
 mod status;
 mod ui;
 
@@ -98,16 +104,33 @@ impl CheckCounts {
     }
 }
 
-/// The router of the check listener. With `with_pages`, it also serves /metrics and /status (the
-/// default single-port setup); otherwise those live on the metrics listener only.
-pub fn check_router(state: AppState, with_pages: bool) -> Router {
-    let router = check::routes();
-    let router = if with_pages {
-        router.merge(pages::routes())
-    } else {
-        router
-    };
-    router.fallback(check::galera).with_state(state)
+/// The router of the check listener. With [`Pages::Here`] it also serves /metrics, /status and
+/// /ui (the default single-port setup); otherwise those answer 404 naming the metrics listener.
+/// Every path goes through [`paths::route`]: reserved first segments match in any case.
+pub fn check_router(state: AppState, pages: Pages) -> Router {
+    Router::new()
+        .fallback(
+            move |State(state): State<AppState>, method: Method, uri: Uri| async move {
+                dispatch(state, pages, &method, uri.path()).await
+            },
+        )
+        .with_state(state)
+}
+
+async fn dispatch(state: AppState, pages: Pages, method: &Method, path: &str) -> Response {
+    match paths::route(method, path, pages) {
+        Route::Galera => check::galera(State(state)).await,
+        Route::Rabbitmq => check::rabbitmq(State(state)).await,
+        Route::Pacemaker => check::pacemaker(State(state)).await,
+        Route::Vip => check::vip_check(&state, None),
+        Route::VipNamed(name) => check::vip_check(&state, Some(&name)),
+        Route::Page(Page::Metrics) => pages::exposition(State(state)).await,
+        Route::Page(Page::Status) => pages::status_page(State(state)).await.into_response(),
+        Route::Page(Page::Ui) => ui::page(State(state)).await.into_response(),
+        Route::Moved(page, address) => paths::moved(page, address),
+        Route::PageMethodNotAllowed => paths::method_not_allowed(),
+        Route::NotFound => paths::not_found(path, pages),
+    }
 }
 
 /// The router of the separate metrics listener.

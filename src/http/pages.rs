@@ -20,7 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui", get(ui::page))
 }
 
-async fn exposition(State(state): State<AppState>) -> Response {
+pub(super) async fn exposition(State(state): State<AppState>) -> Response {
     let galera = state.galera.as_ref().map(|w| w.borrow().clone());
     let pacemaker = state.pacemaker.as_ref().map(|w| w.borrow().clone());
     let rabbitmq = state.rabbitmq.as_ref().map(|w| w.borrow().clone());
@@ -54,6 +54,6 @@ async fn exposition(State(state): State<AppState>) -> Response {
     response
 }
 
-async fn status_page(State(state): State<AppState>) -> Json<Value> {
+pub(super) async fn status_page(State(state): State<AppState>) -> Json<Value> {
     Json(status::document(&state, Instant::now()))
 }

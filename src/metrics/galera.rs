@@ -100,12 +100,14 @@ pub fn render(
         &[],
         s.connected,
     );
-    e.flag(
-        "galera_desync",
-        "wsrep_desync: 1 while the node was desynced on purpose.",
-        &[],
-        s.desync,
-    );
+    if let Some(desync) = s.desync {
+        e.flag(
+            "galera_desync",
+            "wsrep_desync: 1 while the node was desynced on purpose.",
+            &[],
+            desync,
+        );
+    }
     e.flag(
         "galera_read_only",
         "read_only: 1 when the server is read-only.",
@@ -139,12 +141,14 @@ pub fn render(
             current,
         );
     }
-    e.gauge(
-        "galera_cluster_size",
-        "wsrep_cluster_size: nodes in the component this node belongs to.",
-        &[],
-        s.cluster_size as f64,
-    );
+    if let Some(value) = s.cluster_size {
+        e.gauge(
+            "galera_cluster_size",
+            "wsrep_cluster_size: nodes in the component this node belongs to.",
+            &[],
+            value as f64,
+        );
+    }
     // -1 (u64::MAX) outside a Primary component: export it as -1, not as 1.8e19.
     let conf_id = if s.cluster_conf_id == u64::MAX {
         -1.0
@@ -157,65 +161,83 @@ pub fn render(
         &[],
         conf_id,
     );
-    let local_index = if s.local_index == u64::MAX {
-        -1.0
-    } else {
-        s.local_index as f64
-    };
-    e.gauge(
-        "galera_local_index",
-        "wsrep_local_index: this node's index in the cluster view.",
-        &[],
-        local_index,
-    );
-    e.gauge(
-        "galera_local_recv_queue",
-        "wsrep_local_recv_queue: write-sets received and not yet applied.",
-        &[],
-        s.recv_queue as f64,
-    );
-    e.gauge(
-        "galera_local_send_queue",
-        "wsrep_local_send_queue: write-sets waiting to be sent.",
-        &[],
-        s.send_queue as f64,
-    );
-    e.counter(
-        "galera_flow_control_paused_seconds_total",
-        "Time replication was paused by flow control (wsrep_flow_control_paused_ns).",
-        &[],
-        s.flow_control_paused.as_secs_f64(),
-    );
-    e.counter(
-        "galera_flow_control_sent_total",
-        "Flow-control pause messages this node sent (wsrep_flow_control_sent).",
-        &[],
-        s.flow_control_sent as f64,
-    );
-    e.counter(
-        "galera_flow_control_recv_total",
-        "Flow-control pause messages this node received (wsrep_flow_control_recv).",
-        &[],
-        s.flow_control_recv as f64,
-    );
-    e.counter(
-        "galera_cert_failures_total",
-        "Transactions that failed certification (wsrep_local_cert_failures).",
-        &[],
-        s.cert_failures as f64,
-    );
-    e.counter(
-        "galera_bf_aborts_total",
-        "Local transactions aborted by replicated ones (wsrep_local_bf_aborts).",
-        &[],
-        s.bf_aborts as f64,
-    );
-    e.gauge(
-        "galera_last_committed",
-        "wsrep_last_committed: sequence number of the last committed write-set.",
-        &[],
-        s.last_committed as f64,
-    );
+    if let Some(index) = s.local_index {
+        let local_index = if index == u64::MAX {
+            -1.0
+        } else {
+            index as f64
+        };
+        e.gauge(
+            "galera_local_index",
+            "wsrep_local_index: this node's index in the cluster view.",
+            &[],
+            local_index,
+        );
+    }
+    if let Some(value) = s.recv_queue {
+        e.gauge(
+            "galera_local_recv_queue",
+            "wsrep_local_recv_queue: write-sets received and not yet applied.",
+            &[],
+            value as f64,
+        );
+    }
+    if let Some(value) = s.send_queue {
+        e.gauge(
+            "galera_local_send_queue",
+            "wsrep_local_send_queue: write-sets waiting to be sent.",
+            &[],
+            value as f64,
+        );
+    }
+    if let Some(paused) = s.flow_control_paused {
+        e.counter(
+            "galera_flow_control_paused_seconds_total",
+            "Time replication was paused by flow control (wsrep_flow_control_paused_ns).",
+            &[],
+            paused.as_secs_f64(),
+        );
+    }
+    if let Some(value) = s.flow_control_sent {
+        e.counter(
+            "galera_flow_control_sent_total",
+            "Flow-control pause messages this node sent (wsrep_flow_control_sent).",
+            &[],
+            value as f64,
+        );
+    }
+    if let Some(value) = s.flow_control_recv {
+        e.counter(
+            "galera_flow_control_recv_total",
+            "Flow-control pause messages this node received (wsrep_flow_control_recv).",
+            &[],
+            value as f64,
+        );
+    }
+    if let Some(value) = s.cert_failures {
+        e.counter(
+            "galera_cert_failures_total",
+            "Transactions that failed certification (wsrep_local_cert_failures).",
+            &[],
+            value as f64,
+        );
+    }
+    if let Some(value) = s.bf_aborts {
+        e.counter(
+            "galera_bf_aborts_total",
+            "Local transactions aborted by replicated ones (wsrep_local_bf_aborts).",
+            &[],
+            value as f64,
+        );
+    }
+    if let Some(value) = s.last_committed {
+        e.gauge(
+            "galera_last_committed",
+            "wsrep_last_committed: sequence number of the last committed write-set.",
+            &[],
+            value as f64,
+        );
+    }
     if let Some(timeout) = s.evs_suspect_timeout {
         e.gauge(
             "galera_evs_suspect_timeout_seconds",
@@ -296,7 +318,7 @@ mod tests {
         if let Ok(polled) = &mut snapshot.outcome {
             let polled = Arc::make_mut(polled);
             polled.status.cluster_conf_id = u64::MAX;
-            polled.status.local_index = u64::MAX;
+            polled.status.local_index = Some(u64::MAX);
         }
         let text = exposition(&snapshot);
         assert!(

@@ -1,9 +1,9 @@
 //! Galera: watches the local MariaDB/Percona node's wsrep status over one persistent connection.
 //!
-//! Every `interval` the poller runs one query (wsrep status and the few variables the verdict
-//! needs, in a single round trip) under a hard `timeout` that covers connecting too, so a dead
-//! server is seen within one interval and a hung one (SIGSTOP, a stuck disk) within interval +
-//! timeout. A failed poll drops the connection; reconnects back off up to a few seconds so a
+//! Every `interval` the poller runs `SHOW GLOBAL STATUS LIKE 'wsrep%'` and one `SHOW GLOBAL
+//! VARIABLES` for the few variables the verdict needs, in a single round trip, on a session with
+//! `wsrep_sync_wait = 0`, under a hard `timeout` that covers connecting too, so a dead server is
+//! seen within one interval and a hung one (SIGSTOP, a stuck disk) within interval + timeout. A failed poll drops the connection; reconnects back off up to a few seconds so a
 //! down server is not hammered. The check user needs only the PROCESS privilege:
 //! `GRANT PROCESS ON *.* TO 'clustercheck'@'localhost'`. If it may also `SELECT` on
 //! `mysql.wsrep_cluster_members`, the member list is read too, and marked stale when the node is
@@ -13,6 +13,7 @@
 //! after an outage longer than evs.suspect_timeout. "Healthy" is decided in
 //! [`crate::health::galera`]; this module only observes and publishes.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,16 +33,23 @@ use recovery::{GateEvent, Hold, HoldsEnded, RecoveryGate};
 
 use status::{ClusterStatus, GaleraStatus, StatusError, StatusRows};
 
-/// One round trip: all wsrep status counters plus the variables the verdict needs.
-/// information_schema is readable with PROCESS alone on MariaDB and Percona.
+/// One round trip (two statements): all wsrep status counters, then the variables the verdict
+/// and the metrics need. SHOW works on every server we meet (MariaDB 10.3 to 11, Percona XtraDB
+/// Cluster 5.7 and 8.0, where information_schema.GLOBAL_STATUS is disabled or gone), with the
+/// same PROCESS grant as before.
 const STATUS_QUERY: &str = "\
-SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
- WHERE VARIABLE_NAME LIKE 'WSREP\\_%' \
-UNION ALL \
-SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES \
- WHERE VARIABLE_NAME IN ('READ_ONLY', 'WSREP_DESYNC', 'WSREP_REJECT_QUERIES', \
- 'WSREP_SST_DONOR_REJECTS_QUERIES', 'PXC_MAINT_MODE', 'WSREP_CLUSTER_NAME', \
- 'WSREP_PROVIDER_OPTIONS')";
+SHOW GLOBAL STATUS LIKE 'wsrep%'; \
+SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'wsrep_on', 'wsrep_desync', \
+ 'wsrep_reject_queries', 'wsrep_sst_donor_rejects_queries', 'pxc_maint_mode', \
+ 'wsrep_cluster_name', 'wsrep_provider_options', 'wsrep_node_name')";
+
+/// Run once per connection: a global wsrep_sync_wait would turn our reads into causal reads that
+/// wait behind the apply queue (and fail outside a Primary component), which is exactly when the
+/// check must answer. Servers without the variable reject it; that is ignored.
+const SESSION_SETUP: &str = "SET SESSION wsrep_sync_wait = 0";
+
+/// At most this many result sets are read from STATUS_QUERY (it has two).
+const MAX_RESULT_SETS: usize = 4;
 
 const MEMBERS_QUERY: &str =
     "SELECT node_name, node_incoming_address FROM mysql.wsrep_cluster_members ORDER BY node_name";
@@ -161,7 +169,12 @@ pub fn spawn(
 
 struct Poller {
     config: GaleraConfig,
-    opts: mysql_async::Opts,
+    /// One set of options per address to try: one, or one per socket candidate.
+    targets: Vec<(PathBuf, mysql_async::Opts)>,
+    /// Whether `targets` are candidates, of which only a wsrep_on=ON server is accepted.
+    candidates: bool,
+    /// The candidate that answered last, so a change of socket is logged.
+    answered: Option<PathBuf>,
     endpoint_text: String,
     conn: Option<Conn>,
     members_readable: bool,
@@ -171,27 +184,37 @@ struct Poller {
     next_connect: Option<(Instant, Duration, PollError)>,
     /// Whether the last poll failed on credentials (logged once per change, with a hint).
     auth_failed: bool,
+    /// Metric-only fields already logged as unreadable: each is logged once, not every poll.
+    dropped_logged: std::collections::HashSet<&'static str>,
 }
 
 impl Poller {
     fn new(config: GaleraConfig, endpoint: DbEndpoint, now: Instant) -> Self {
-        let mut opts = OptsBuilder::default()
+        let base = OptsBuilder::default()
             .user(Some(endpoint.user.clone()))
             .pass(Some(endpoint.password.expose().to_owned()))
             .prefer_socket(false)
             .stmt_cache_size(0);
-        match &endpoint.address {
-            DbAddress::Socket(path) => {
-                opts = opts.socket(Some(path.to_string_lossy().into_owned()));
-            }
+        let socket = |path: &PathBuf| {
+            let opts = base
+                .clone()
+                .socket(Some(path.to_string_lossy().into_owned()));
+            (path.clone(), opts.into())
+        };
+        let (targets, candidates) = match &endpoint.address {
+            DbAddress::Socket(path) => (vec![socket(path)], false),
             DbAddress::Tcp { host, port } => {
-                opts = opts.ip_or_hostname(host.clone()).tcp_port(*port);
+                let opts = base.clone().ip_or_hostname(host.clone()).tcp_port(*port);
+                (vec![(PathBuf::new(), opts.into())], false)
             }
-        }
+            DbAddress::SocketCandidates(paths) => (paths.iter().map(socket).collect(), true),
+        };
         Self {
             endpoint_text: format!("{}@{}", endpoint.user, endpoint.address),
             config,
-            opts: opts.into(),
+            targets,
+            candidates,
+            answered: None,
             conn: None,
             members_readable: true,
             gate: RecoveryGate::default(),
@@ -199,6 +222,7 @@ impl Poller {
             unreachable_since: now,
             next_connect: None,
             auth_failed: false,
+            dropped_logged: std::collections::HashSet::new(),
         }
     }
 
@@ -302,14 +326,36 @@ impl Poller {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {
-                let conn = Conn::new(self.opts.clone()).await.map_err(classify)?;
+                let mut conn = self.connect().await?;
+                match conn.query_drop(SESSION_SETUP).await {
+                    Ok(()) => {}
+                    // Unknown variable (no Galera, an old server): nothing to turn off.
+                    Err(mysql_async::Error::Server(e)) => {
+                        tracing::debug!(error = %e.message, "wsrep_sync_wait not set for the session")
+                    }
+                    Err(e) => return Err(classify(e)),
+                }
                 self.members_readable = self.config.read_members;
                 self.conn.insert(conn)
             }
         };
-        let rows: Vec<Row> = conn.query(STATUS_QUERY).await.map_err(classify)?;
+        let mut result = conn.query_iter(STATUS_QUERY).await.map_err(classify)?;
+        let mut rows: Vec<Row> = Vec::new();
+        for _ in 0..MAX_RESULT_SETS {
+            if result.is_empty() {
+                break;
+            }
+            rows.extend(result.collect::<Row>().await.map_err(classify)?);
+        }
+        drop(result);
         let rows: StatusRows = rows.into_iter().filter_map(name_value).collect();
         let status = rows.parse()?;
+        for field in &status.dropped {
+            if self.dropped_logged.insert(field.name) {
+                tracing::warn!(field = field.name, value = %field.value,
+                    "galera: unreadable value; its metric is left out (logged once per field)");
+            }
+        }
 
         let members = if self.members_readable {
             match conn.query::<Row, _>(MEMBERS_QUERY).await {
@@ -335,6 +381,58 @@ impl Poller {
             None
         };
         Ok(Polled { status, members })
+    }
+
+    /// Open a connection: to the one configured address, or to the first socket candidate whose
+    /// server reports wsrep_on=ON (a plain MariaDB on the other path must not be judged).
+    async fn connect(&mut self) -> Result<Conn, PollError> {
+        if !self.candidates {
+            let (_, opts) = self
+                .targets
+                .first()
+                .ok_or_else(|| PollError::Unreachable("no address to connect to".into()))?;
+            return Conn::new(opts.clone()).await.map_err(classify);
+        }
+        let mut tried = Vec::new();
+        let mut auth = None;
+        for (path, opts) in &self.targets {
+            let outcome = match Conn::new(opts.clone()).await {
+                Err(e) => Err(classify(e)),
+                Ok(mut conn) => match wsrep_on(&mut conn).await {
+                    Ok(true) => Ok(conn),
+                    Ok(false) => {
+                        let _ = conn.disconnect().await;
+                        Err(PollError::Unreachable("wsrep_on is not ON".into()))
+                    }
+                    Err(e) => Err(classify(e)),
+                },
+            };
+            match outcome {
+                Ok(conn) => {
+                    if self.answered.as_ref() != Some(path) {
+                        tracing::info!(socket = %path.display(),
+                            "galera: socket candidate answered with wsrep_on=ON; using it");
+                        self.answered = Some(path.clone());
+                    }
+                    return Ok(conn);
+                }
+                Err(error) => {
+                    tracing::debug!(socket = %path.display(), %error, "galera: socket candidate refused");
+                    if matches!(error, PollError::AuthenticationFailed(_)) && auth.is_none() {
+                        auth = Some(format!("unix:{}: {error}", path.display()));
+                    }
+                    tried.push(format!("unix:{}: {error}", path.display()));
+                }
+            }
+        }
+        self.answered = None;
+        Err(match auth {
+            Some(message) => PollError::AuthenticationFailed(message),
+            None => PollError::Unreachable(format!(
+                "no socket candidate is a Galera node ({})",
+                tried.join("; ")
+            )),
+        })
     }
 
     /// Wrong credentials need an operator, not a retry: say so once, with where to look. (The
@@ -374,6 +472,15 @@ fn log_gate_event(event: &GateEvent) {
              steady old one; released"
         ),
     }
+}
+
+/// Whether the server replicates with Galera: `wsrep_on` is ON (absent on a server without wsrep).
+async fn wsrep_on(conn: &mut Conn) -> Result<bool, mysql_async::Error> {
+    let rows: Vec<Row> = conn.query("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(name_value)
+        .any(|(_, value)| value.eq_ignore_ascii_case("ON")))
 }
 
 /// A two-column text row; rows with NULLs or non-text values are skipped rather than trusted.
