@@ -514,7 +514,8 @@ mod tests {
         assert!(
             !v.healthy
                 && v.reason.contains("reaches 1 of 3")
-                && v.reason.contains("network partition with rabbit2@vm, rabbit3@vm"),
+                && v.reason
+                    .contains("network partition with rabbit2@vm, rabbit3@vm"),
             "{}",
             v.reason
         );
@@ -554,7 +555,14 @@ mod tests {
         s.nodes[2].running = false;
         let v = judge(s.clone(), ok(), &config);
         assert!(
-            matches!(v.rule, Reason::Minority { reachable: 1, expected: 3, .. }),
+            matches!(
+                v.rule,
+                Reason::Minority {
+                    reachable: 1,
+                    expected: 3,
+                    ..
+                }
+            ),
             "{:?}",
             v.rule
         );

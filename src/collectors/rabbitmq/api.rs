@@ -371,7 +371,11 @@ mod tests {
         );
         assert_eq!(answer.alarms[1].node, "rabbit2@vm");
         for kind in ALARM_RESOURCES {
-            assert_eq!(alarm_resource(kind), kind, "our own labels are fixed points");
+            assert_eq!(
+                alarm_resource(kind),
+                kind,
+                "our own labels are fixed points"
+            );
         }
     }
 }

@@ -101,7 +101,13 @@ pub struct Examples {
 /// The state labels of `clustercheckd_rabbitmq_queues_by_state`: a fixed set, so the series are
 /// stable.
 pub const STATES: [&str; 7] = [
-    "live", "down", "crashed", "stopped", "terminated", "minority", "other",
+    "live",
+    "down",
+    "crashed",
+    "stopped",
+    "terminated",
+    "minority",
+    "other",
 ];
 
 /// A queue's state as our label: the running states (`live` without statistics, `running`,
