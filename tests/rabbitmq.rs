@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::prometheus::{shortened_rules, Prometheus};
 use common::{env, env_num, lock, sandbox, Answer, Daemon, Restore};
 
 /// Every queue a test creates starts so, and is deleted by the guard.
@@ -89,14 +90,17 @@ fn wait_status(d: &Daemon, status: u16, within: Duration) -> Answer {
     )
 }
 
-/// Three running nodes, ha-all present, no alarm, no test queues — whatever came before.
+/// Three running nodes, ha-all present, no alarm, no partition rules, no test queues — whatever
+/// came before.
 fn heal() {
     for n in 1..=3u8 {
         let _ = std::process::Command::new("bash")
             .arg(common::repo().join("scripts/sandbox.sh"))
             .args(["rabbitmq", "alarm", &n.to_string(), "off"])
             .output();
+        sandbox_quiet(&["rabbitmq", "disk_alarm", &n.to_string(), "off"]);
     }
+    sandbox(&["rabbitmq", "partition", "1", "off"]);
     sandbox(&["up", "rabbitmq"]);
     sandbox(&["rabbitmq", "policy_restore"]);
     sandbox(&["rabbitmq", "delete_queues", QUEUE_PREFIX]);
@@ -578,5 +582,331 @@ fn hostile_management_api_is_bounded_and_reported() {
             duration < 1.5,
             "a poll took {duration} s with a 1 s timeout"
         );
+    }
+}
+
+/// Run `scripts/sandbox.sh ARGS` for a Restore guard: never panics (a panic while unwinding
+/// aborts), reports a failure on stderr.
+fn sandbox_quiet(args: &[&str]) {
+    match std::process::Command::new("bash")
+        .arg(common::repo().join("scripts/sandbox.sh"))
+        .args(args)
+        .output()
+    {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => eprintln!(
+            "restore: scripts/sandbox.sh {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("restore: scripts/sandbox.sh {}: {e}", args.join(" ")),
+    }
+}
+
+/// Our own Prometheus (shortened `for:`) scraping `daemons`.
+fn prometheus(daemons: &[&Daemon]) -> (tempfile::TempDir, Prometheus) {
+    let rules = shortened_rules();
+    let targets: Vec<String> = daemons.iter().map(|d| d.addr().to_string()).collect();
+    let prometheus = Prometheus::start(rules.path(), &targets);
+    prometheus.wait_targets_up(Duration::from_secs(30));
+    (rules, prometheus)
+}
+
+/// Item 4: before the fix the health check's "disk space" matched no label, so
+/// `node_alarm{resource="disk"}` stayed 0 and RabbitMQResourceAlarm never fired for a disk alarm.
+#[test]
+fn memory_and_disk_alarms_set_their_series_and_fire_the_alert() {
+    let _lock = ready();
+    let daemons: Vec<Daemon> = (1..=3).map(|n| daemon(n, "")).collect();
+    for d in &daemons {
+        wait_status(d, 200, Duration::from_secs(10));
+    }
+    let (_rules, prometheus) = prometheus(&daemons.iter().collect::<Vec<_>>());
+    let _undo = Restore::new(|| {
+        sandbox_quiet(&["rabbitmq", "alarm", "2", "off"]);
+        sandbox_quiet(&["rabbitmq", "disk_alarm", "3", "off"]);
+    });
+    let (name2, name3) = (nodename(2), nodename(3));
+    sandbox(&["rabbitmq", "alarm", "2", "on"]);
+    sandbox(&["rabbitmq", "disk_alarm", "3", "on"]);
+    for (i, d) in daemons.iter().enumerate() {
+        for (node, resource) in [(&name2, "memory"), (&name3, "disk")] {
+            wait_metric(
+                d,
+                &format!(
+                    "clustercheckd_rabbitmq_node_alarm{{node=\"{node}\",resource=\"{resource}\"}}"
+                ),
+                Duration::from_secs(10),
+                |v| v == 1.0,
+            );
+        }
+        assert_eq!(
+            d.metric(&format!(
+                "clustercheckd_rabbitmq_node_alarm{{node=\"{name3}\",resource=\"memory\"}}"
+            )),
+            Some(0.0)
+        );
+        let answer = wait_for(
+            Duration::from_secs(10),
+            "a reason naming both alarms",
+            || rabbit_check(d),
+            |a| a.body.contains(&format!("disk alarm on {name3}")),
+        );
+        assert_eq!(answer.status, 200, "daemon {}: {}", i + 1, answer.body);
+        for text in [
+            format!("memory alarm on {name2} blocks publishers on every node"),
+            format!("disk alarm on {name3} blocks publishers on every node"),
+        ] {
+            assert!(answer.body.contains(&text), "{}", answer.body);
+        }
+    }
+    for (node, resource) in [(name2.as_str(), "memory"), (name3.as_str(), "disk")] {
+        prometheus.wait_alert(
+            "RabbitMQResourceAlarm",
+            &[("node", node), ("resource", resource)],
+            Some("firing"),
+            Duration::from_secs(30),
+        );
+    }
+    sandbox(&["rabbitmq", "disk_alarm", "3", "off"]);
+    sandbox(&["rabbitmq", "alarm", "2", "off"]);
+    for d in &daemons {
+        wait_metric(
+            d,
+            "clustercheckd_rabbitmq_alarms",
+            Duration::from_secs(10),
+            |v| v == 0.0,
+        );
+    }
+    prometheus.wait_alert(
+        "RabbitMQResourceAlarm",
+        &[("node", name3.as_str()), ("resource", "disk")],
+        None,
+        Duration::from_secs(30),
+    );
+}
+
+/// Item 6: a durable queue whose home node stopped is listed with state `down` and no policy;
+/// before the scan asked for `state`, it was counted unprotected and never as down.
+#[test]
+fn queue_whose_home_node_is_down_is_counted_down_not_unprotected() {
+    let _lock = ready();
+    let policy = format!("{QUEUE_PREFIX}-nomirror");
+    let prefix = format!("{QUEUE_PREFIX}-down");
+    let _undo = Restore::new({
+        let policy = policy.clone();
+        move || {
+            sandbox_quiet(&["rabbitmq", "start_app", "3"]);
+            sandbox_quiet(&["rabbitmq", "delete_queues", QUEUE_PREFIX]);
+            sandbox_quiet(&["rabbitmq", "ctl", "1", "clear_policy", &policy]);
+        }
+    });
+    // A higher-priority policy without mirroring wins over ha-all for these queues.
+    sandbox(&[
+        "rabbitmq",
+        "ctl",
+        "1",
+        "set_policy",
+        &policy,
+        &format!("^{prefix}"),
+        r#"{"max-length":100000}"#,
+        "--priority",
+        "10",
+        "--apply-to",
+        "queues",
+    ]);
+    sandbox(&["rabbitmq", "make_queues", "3", "2", &prefix]);
+    let d = daemon(1, "");
+    let (_rules, prometheus) = prometheus(&[&d]);
+    let down = "clustercheckd_rabbitmq_queues_by_state{state=\"down\"}";
+    let unprotected = "clustercheckd_rabbitmq_queues_unprotected";
+    wait_metric(&d, unprotected, Duration::from_secs(15), |v| v == 2.0);
+    assert_eq!(d.metric(down), Some(0.0));
+
+    sandbox(&["rabbitmq", "stop_app", "3"]);
+    wait_metric(&d, down, Duration::from_secs(20), |v| v == 2.0);
+    assert_eq!(
+        d.metric(unprotected),
+        Some(0.0),
+        "a down queue is not unprotected"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&d.get("/status").body).expect("/status is JSON");
+    let examples = &status["rabbitmq"]["queues"]["summary"]["examples"]["unavailable"];
+    assert!(
+        examples.to_string().contains(&prefix),
+        "examples of down queues: {examples}"
+    );
+    prometheus.wait_pending_then_firing(
+        &[("RabbitMQQueuesUnavailable", &[("state", "down")])],
+        Duration::from_secs(40),
+    );
+
+    sandbox(&["rabbitmq", "start_app", "3"]);
+    wait_metric(&d, down, Duration::from_secs(30), |v| v == 0.0);
+    assert_eq!(d.metric(unprotected), Some(2.0));
+}
+
+/// Every node's net_ticktime (seconds), at run time only; 60 is the default.
+fn set_ticktime(seconds: u32) {
+    for n in 1..=3u8 {
+        sandbox_quiet(&[
+            "rabbitmq",
+            "ctl",
+            &n.to_string(),
+            "-q",
+            "eval",
+            &format!("net_kernel:set_net_ticktime({seconds}, 0)."),
+        ]);
+    }
+}
+
+/// The running nodes of `rabbitmqctl cluster_status` on node `n` (its own view), sorted.
+fn running_nodes(n: u8) -> Vec<String> {
+    let out = sandbox(&[
+        "rabbitmq",
+        "ctl",
+        &n.to_string(),
+        "cluster_status",
+        "--formatter",
+        "json",
+    ]);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    let mut nodes: Vec<String> = status["running_nodes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    nodes.sort();
+    nodes
+}
+
+/// Item 5: with `ignore`, both sides list the partition; before the fix every node's /rabbitmq
+/// failed. Node 3 is cut off from 1 and 2 in both directions (nft on the distribution ports and
+/// source addresses); the minority answers 503 and the majority 200, during the cut and after the
+/// network heals (partitions listed on every side), until node 3 restarts.
+#[test]
+fn partition_fails_only_the_minority() {
+    let _lock = ready();
+    let daemons: Vec<Daemon> = (1..=3).map(|n| daemon(n, "")).collect();
+    for d in &daemons {
+        wait_status(d, 200, Duration::from_secs(10));
+    }
+    let (_rules, prometheus) = prometheus(&daemons.iter().collect::<Vec<_>>());
+    let names: Vec<String> = (1..=3).map(nodename).collect();
+    let healed = Arc::new(AtomicBool::new(false));
+    let _undo = Restore::new({
+        let healed = healed.clone();
+        move || {
+            sandbox_quiet(&["rabbitmq", "partition", "3", "off"]);
+            set_ticktime(60);
+            // With `ignore` the partition stays listed until one side restarts.
+            if !healed.load(Ordering::Relaxed) {
+                sandbox_quiet(&["rabbitmq", "restart_node", "3"]);
+            }
+            sandbox_quiet(&["up", "rabbitmq"]);
+        }
+    });
+    set_ticktime(10);
+    sandbox(&["rabbitmq", "partition", "3", "on"]);
+    // The cut, as RabbitMQ itself sees it on each side.
+    wait_for(
+        Duration::from_secs(40),
+        "node 3 running alone in its own view",
+        || running_nodes(3),
+        |nodes| nodes == &[names[2].clone()],
+    );
+    wait_for(
+        Duration::from_secs(20),
+        "nodes 1 and 2 without node 3",
+        || running_nodes(1),
+        |nodes| nodes == &[names[0].clone(), names[1].clone()],
+    );
+    let answer = wait_status(&daemons[2], 503, Duration::from_secs(15));
+    assert!(
+        answer.body.contains("is in a minority: it reaches 1 of 3"),
+        "{}",
+        answer.body
+    );
+    for d in &daemons[..2] {
+        let answer = wait_status(d, 200, Duration::from_secs(15));
+        assert!(
+            answer.body.contains("2 of 3 nodes running"),
+            "{}",
+            answer.body
+        );
+    }
+    assert_eq!(
+        daemons[2].metric("clustercheckd_rabbitmq_minority"),
+        Some(1.0)
+    );
+    assert_eq!(
+        daemons[0].metric("clustercheckd_rabbitmq_minority"),
+        Some(0.0)
+    );
+
+    // The network heals; with `ignore` both sides now list the partition.
+    sandbox(&["rabbitmq", "partition", "3", "off"]);
+    let own = |i: usize| {
+        format!(
+            "clustercheckd_rabbitmq_node_partitions{{node=\"{}\"}}",
+            names[i]
+        )
+    };
+    wait_metric(&daemons[2], &own(2), Duration::from_secs(40), |v| v == 2.0);
+    wait_metric(&daemons[0], &own(0), Duration::from_secs(20), |v| v == 1.0);
+    wait_metric(&daemons[1], &own(1), Duration::from_secs(20), |v| v == 1.0);
+    let answer = rabbit_check(&daemons[2]);
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(
+        answer.body.contains(&format!(
+            "network partition with {}, {}",
+            names[0], names[1]
+        )),
+        "{}",
+        answer.body
+    );
+    for d in &daemons[..2] {
+        let answer = wait_status(d, 200, Duration::from_secs(10));
+        assert!(
+            answer.body.contains(&format!(
+                "network partition with {}, this side holds the majority",
+                names[2]
+            )),
+            "{}",
+            answer.body
+        );
+    }
+    prometheus.wait_alert(
+        "RabbitMQNodeInMinority",
+        &[("instance", &daemons[2].addr().to_string())],
+        Some("firing"),
+        Duration::from_secs(30),
+    );
+    prometheus.wait_alert(
+        "RabbitMQPartition",
+        &[("node", names[0].as_str())],
+        Some("firing"),
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        prometheus.alert_state(
+            "RabbitMQNodeInMinority",
+            &[("instance", &daemons[0].addr().to_string())]
+        ),
+        None,
+        "the majority is not in a minority"
+    );
+
+    // Heal: restart the minority node.
+    set_ticktime(60);
+    sandbox(&["rabbitmq", "restart_node", "3"]);
+    healed.store(true, Ordering::Relaxed);
+    for (i, d) in daemons.iter().enumerate() {
+        wait_status(d, 200, Duration::from_secs(30));
+        wait_metric(d, &own(i), Duration::from_secs(20), |v| v == 0.0);
     }
 }

@@ -5,6 +5,13 @@
 #   scripts/sandbox.sh rabbitmq ctl N ARGS...            rabbitmqctl -n rabbitN@host ARGS...
 #   scripts/sandbox.sh rabbitmq stop_app N | start_app N
 #   scripts/sandbox.sh rabbitmq alarm N on|off            memory alarm (watermark 0.0001 / back to 0.4)
+#   scripts/sandbox.sh rabbitmq disk_alarm N on|off       disk alarm (disk_free_limit above the free
+#                                                         space / back to RABBITMQ_DISK_FREE_LIMIT)
+#   scripts/sandbox.sh rabbitmq restart_node N            stop node N's VM, start it, wait until it runs
+#                                                         and the cluster has 3 running nodes
+#   scripts/sandbox.sh rabbitmq partition N on|off|status nft table ccd_rabbitmq_partition dropping the
+#                                                         distribution traffic between node N and the
+#                                                         others, both directions (off deletes it)
 #   scripts/sandbox.sh rabbitmq nodename N                prints rabbitN@<short host>
 #   scripts/sandbox.sh rabbitmq wait_running N [SECONDS]  node up, app running, management answering
 #                                                         (default 60 s; fails after 5 s if no VM runs)
@@ -15,7 +22,9 @@
 #
 # Node N (1..3) is rabbitN@$(hostname -s): AMQP RABBITMQ_AMQP_PORT_BASE+N, distribution
 # RABBITMQ_DIST_PORT_BASE+N, management RABBITMQ_MGMT_PORT_BASE+N, prometheus
-# RABBITMQ_PROM_PORT_BASE+N, all bound to 127.0.0.1; epmd too (ERL_EPMD_ADDRESS). Its config,
+# RABBITMQ_PROM_PORT_BASE+N, all bound to 127.0.0.1; epmd too (ERL_EPMD_ADDRESS). Its outgoing
+# distribution connections come from RABBITMQ_DIST_SOURCE_NET.N (inet_dist_connect_options), so a
+# node's distribution traffic is told apart by address and port: see `partition`. Its config,
 # enabled_plugins, pid file, mnesia and logs live in $SANDBOX_DIR/rabbitmq/nodeN. Node 1 is the
 # only disc node; nodes 2 and 3 joined it with `join_cluster --ram`, as in the deployment.
 #
@@ -30,6 +39,9 @@ RABBITMQ_OS_USER=rabbitmq
 RABBITMQ_OS_HOME=/var/lib/rabbitmq
 RABBITMQ_SANDBOX_DIR="$SANDBOX_DIR/rabbitmq"
 RABBITMQ_DEFAULT_WATERMARK=0.4
+# RabbitMQ's default disk_free_limit (50 MB), restored by `disk_alarm N off`.
+RABBITMQ_DISK_FREE_LIMIT=50000000
+RABBITMQ_PARTITION_TABLE=ccd_rabbitmq_partition
 
 # ---------------------------------------------------------------------------------------------------
 # Helpers (prefixed _rmq_; not verbs).
@@ -39,6 +51,14 @@ _rmq_n() {
 }
 
 _rmq_host() { hostname -s; }
+_rmq_dist_source() { echo "$RABBITMQ_DIST_SOURCE_NET.$1"; }
+# The Erlang term binding node N's outgoing distribution connections to its own source address.
+_rmq_connect_opts() { echo "-kernel inet_dist_connect_options [{ip,{${RABBITMQ_DIST_SOURCE_NET//./,},$1}}]"; }
+# Node N's VM runs with the connect options above (nodes started before they existed do not).
+_rmq_has_dist_source() {
+  local pid; pid=$(_rmq_pid "$1") || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "inet_dist_connect_options"
+}
 _rmq_dir() { echo "$RABBITMQ_SANDBOX_DIR/node$1"; }
 _rmq_mgmt_port() { echo $((RABBITMQ_MGMT_PORT_BASE + $1)); }
 
@@ -67,7 +87,7 @@ _rmq_as() {
       RABBITMQ_MNESIA_BASE="$d/mnesia" \
       RABBITMQ_LOG_BASE="$d/log" \
       RABBITMQ_PID_FILE="$d/rabbitmq.pid" \
-      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} -ccd_sandbox $d" \
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} $(_rmq_connect_opts "$n") -ccd_sandbox $d" \
       RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
       "$@"
   )
@@ -557,4 +577,76 @@ rabbitmq_publish() {
   [ "$routed" = "$count" ] ||
     die "rabbitmq: only $routed of $count messages were routed to '$queue' (does it exist?): $(head -n1 <<<"$out")"
   log "rabbitmq: published $count messages to $queue via node $n"
+}
+
+rabbitmq_disk_alarm() {
+  _rmq_n "${1:-}"
+  case "${2:-}" in
+    # A limit far above any disk: the disk monitor raises the alarm at its next check (~1 s).
+    on) _rmq_cli "$1" rabbitmqctl -q set_disk_free_limit 100000000000000000 ;;
+    off) _rmq_cli "$1" rabbitmqctl -q set_disk_free_limit "$RABBITMQ_DISK_FREE_LIMIT" ;;
+    *) die "usage: rabbitmq disk_alarm N on|off" ;;
+  esac
+}
+
+rabbitmq_restart_node() {
+  _rmq_n "${1:-}"
+  _rmq_stop_node "$1"
+  _rmq_start_node "$1"
+  _rmq_await "$1" 120
+  wait_until 60 "3 running nodes in the cluster" _rmq_cluster_formed
+  log "rabbitmq: restarted node $1: $(rabbitmq_status)"
+}
+
+# partition N on|off|status. `on` first restarts (one at a time, the cluster stays up) any node
+# whose VM predates the distribution source addresses. Only node-to-node distribution traffic is
+# dropped: the CLI (from 127.0.0.1), AMQP, the management API and epmd keep working, so
+# `rabbitmqctl -n rabbitN cluster_status` shows each side's view. Pair with a lowered
+# net_ticktime (rabbitmqctl eval 'net_kernel:set_net_ticktime(10, 0).') to see the cut in seconds.
+rabbitmq_partition() {
+  _rmq_n "${1:-}"
+  local n=$1 m others_src="" others_port="" me_src me_port
+  case "${2:-}" in
+    on)
+      need nft nftables
+      for m in 1 2 3; do
+        _rmq_has_dist_source "$m" || { log "rabbitmq: node $m runs without a distribution source address: restarting it"; rabbitmq_restart_node "$m"; }
+      done
+      for m in 1 2 3; do
+        [ "$m" = "$n" ] && continue
+        others_src="$others_src${others_src:+, }$(_rmq_dist_source "$m")"
+        others_port="$others_port${others_port:+, }$((RABBITMQ_DIST_PORT_BASE + m))"
+      done
+      me_src=$(_rmq_dist_source "$n"); me_port=$((RABBITMQ_DIST_PORT_BASE + n))
+      nft delete table ip "$RABBITMQ_PARTITION_TABLE" 2>/dev/null || true
+      nft -f - <<EOF || die "rabbitmq: cannot create the nft table $RABBITMQ_PARTITION_TABLE"
+table ip $RABBITMQ_PARTITION_TABLE {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    # Connections the others opened to node $n, and node $n's answers.
+    ip saddr { $others_src } tcp dport $me_port drop
+    ip daddr { $others_src } tcp sport $me_port drop
+    # Connections node $n opened to the others, and their answers.
+    ip saddr $me_src tcp dport { $others_port } drop
+    ip daddr $me_src tcp sport { $others_port } drop
+  }
+}
+EOF
+      log "rabbitmq: node $n cut off from the others (nft table $RABBITMQ_PARTITION_TABLE)"
+      ;;
+    off)
+      if command -v nft >/dev/null && nft list table ip "$RABBITMQ_PARTITION_TABLE" >/dev/null 2>&1; then
+        nft delete table ip "$RABBITMQ_PARTITION_TABLE"
+        log "rabbitmq: partition rules deleted"
+      fi
+      ;;
+    status)
+      if command -v nft >/dev/null && nft list table ip "$RABBITMQ_PARTITION_TABLE" >/dev/null 2>&1; then
+        echo "partition rules present"
+      else
+        echo "no partition rules"
+      fi
+      ;;
+    *) die "usage: rabbitmq partition N on|off|status" ;;
+  esac
 }

@@ -56,7 +56,9 @@ poll_section! {
         /// alarm blocks publishers on every node, and failing all checks would also keep
         /// consumers from reconnecting to drain the queues.
         pub fail_on_local_alarm: bool,
-        /// Fail the check while the local node reports a network partition.
+        /// Fail the check while the local node is on the minority side of a partition: it
+        /// reaches (running, not in its `partitions` list, itself included) fewer than a
+        /// majority of `expected_nodes`. The majority side keeps answering 200.
         pub fail_on_partition: bool,
         /// Fail the check when the AMQP probe fails (a probe blocked by an alarm never fails it).
         pub fail_on_probe_failure: bool,

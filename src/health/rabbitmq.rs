@@ -2,13 +2,23 @@
 //!
 //! Healthy iff we have a fresh answer from the local node's management API, the local node is
 //! listed and running, it is a member of a cluster (not alone when more nodes are expected;
-//! `require_cluster_member`), it reports no network partition (`fail_on_partition`), and the
-//! AMQP round trip works or is only blocked by a resource alarm (`fail_on_probe_failure`).
+//! `require_cluster_member`), it is not on the minority side of a partition
+//! (`fail_on_partition`), and the AMQP round trip works or is only blocked by a resource alarm
+//! (`fail_on_probe_failure`).
+//!
+//! Partitions: with `cluster_partition_handling = ignore` both sides of a partition list the
+//! other side in `partitions` once they have seen each other again, so "any partition fails" would
+//! fail every node and empty HAProxy's backend. The nodes this node reaches are the running nodes
+//! minus those in its own `partitions` list, plus itself; only a node that reaches fewer than a
+//! majority of `expected_nodes` fails. While the network is still cut, the minority side sees
+//! its peers as not running, which the same count catches (a node cannot tell peers it cannot
+//! reach from peers that stopped: a lone survivor fails too, as pause_minority would pause it).
 //!
 //! Alarms do not fail the check by default. A memory or disk alarm on any node blocks publishers
 //! on every node; failing all three checks would also keep consumers from reconnecting, and
-//! consumers are what drains the queues and clears the alarm. The one-line reason names every
-//! alarm in effect, and `fail_on_local_alarm = true` fails the node that raised one.
+//! consumers are what drains the queues and clears the alarm. A file-descriptor alarm only makes
+//! that node refuse new connections. The one-line reason names every alarm in effect with what
+//! it does, and `fail_on_local_alarm = true` fails the node that raised one.
 //!
 //! Also here, because it is a decision too: whether the expected policies are present, match,
 //! and are effective on this version.
@@ -20,7 +30,7 @@ use serde::Serialize;
 use super::{freshness, Rule, Unknown};
 use crate::collectors::rabbitmq::api::{Alarm, ApiError, Policy};
 use crate::collectors::rabbitmq::probe::ProbeOutcome;
-use crate::collectors::rabbitmq::RabbitSnapshot;
+use crate::collectors::rabbitmq::{ClusterState, RabbitSnapshot};
 use crate::config::{ExpectedPolicy, RabbitmqConfig};
 
 pub type Verdict = super::Verdict<Reason>;
@@ -32,6 +42,8 @@ pub enum Reason {
         node: String,
         running: usize,
         listed: usize,
+        /// Running nodes this node cannot reach (the minority side of a partition).
+        partitions: Vec<String>,
         alarms: Vec<Alarm>,
         probe_blocked: bool,
     },
@@ -51,8 +63,11 @@ pub enum Reason {
         node: String,
         expected: u32,
     },
-    Partitioned {
+    /// This node reaches fewer than a majority of the expected nodes.
+    Minority {
         node: String,
+        reachable: usize,
+        expected: u32,
         partitions: Vec<String>,
     },
     ProbeFailed {
@@ -68,11 +83,22 @@ pub enum Reason {
 
 const NODE: &str = "RabbitMQ node";
 
-/// "memory alarm on rabbit1@host, disk alarm on rabbit2@host"
+/// "memory alarm on rabbit1@host blocks publishers on every node, file descriptor alarm on
+/// rabbit2@host refuses new connections on that node only": each alarm with what it does.
 fn describe_alarms(alarms: &[Alarm]) -> String {
     alarms
         .iter()
-        .map(|a| format!("{} alarm on {}", a.resource, a.node))
+        .map(|a| match a.resource.as_str() {
+            "memory" | "disk" => format!(
+                "{} alarm on {} blocks publishers on every node",
+                a.resource, a.node
+            ),
+            "file_descriptors" => format!(
+                "file descriptor alarm on {} refuses new connections on that node only",
+                a.node
+            ),
+            other => format!("{} alarm on {}", other.replace('_', " "), a.node),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -95,17 +121,21 @@ impl Rule for Reason {
                 node,
                 running,
                 listed,
+                partitions,
                 alarms,
                 probe_blocked,
             } => {
                 let mut text = format!(
                     "{NODE} {node} is running in a cluster with {running} of {listed} nodes running"
                 );
-                if !alarms.is_empty() {
+                if !partitions.is_empty() {
                     text.push_str(&format!(
-                        "; {}: publishing blocked on every node",
-                        describe_alarms(alarms)
+                        "; network partition with {}, this side holds the majority",
+                        partitions.join(", ")
                     ));
+                }
+                if !alarms.is_empty() {
+                    text.push_str(&format!("; {}", describe_alarms(alarms)));
                 } else if *probe_blocked {
                     text.push_str("; publishing blocked by a cluster alarm");
                 }
@@ -130,10 +160,25 @@ impl Rule for Reason {
             Reason::NotClusterMember { node, expected } => format!(
                 "{NODE} {node} is not a cluster member: it is alone, {expected} nodes expected."
             ),
-            Reason::Partitioned { node, partitions } => format!(
-                "{NODE} {node} reports a network partition with {}.",
-                partitions.join(", ")
-            ),
+            Reason::Minority {
+                node,
+                reachable,
+                expected,
+                partitions,
+            } => {
+                let mut text = format!(
+                    "{NODE} {node} is in a minority: it reaches {reachable} of {expected} expected \
+                     nodes (itself included), fewer than a majority"
+                );
+                if !partitions.is_empty() {
+                    text.push_str(&format!(
+                        "; network partition with {}",
+                        partitions.join(", ")
+                    ));
+                }
+                text.push('.');
+                text
+            }
             Reason::ProbeFailed { error, alarms } => {
                 let mut text = format!("{NODE} AMQP round trip failed: {error}");
                 if !alarms.is_empty() {
@@ -182,9 +227,12 @@ fn reason(snapshot: &RabbitSnapshot, config: &RabbitmqConfig, now: Instant) -> R
             expected: config.expected_nodes,
         };
     }
-    if config.fail_on_partition && !local.partitions.is_empty() {
-        return Reason::Partitioned {
+    let reachable = reachable_nodes(state);
+    if config.fail_on_partition && reachable < majority(config.expected_nodes) {
+        return Reason::Minority {
             node,
+            reachable,
+            expected: config.expected_nodes,
             partitions: local.partitions.clone(),
         };
     }
@@ -217,9 +265,37 @@ fn reason(snapshot: &RabbitSnapshot, config: &RabbitmqConfig, now: Instant) -> R
         node,
         running: state.nodes.iter().filter(|n| n.running).count(),
         listed: state.nodes.len(),
+        partitions: local.partitions.clone(),
         alarms: state.alarms.clone(),
         probe_blocked,
     }
+}
+
+/// The nodes the local node reaches: the running nodes minus those in its own `partitions` list,
+/// plus itself (counted once). 0 when the local node is not listed.
+pub fn reachable_nodes(state: &ClusterState) -> usize {
+    let Some(local) = state.local_node() else {
+        return 0;
+    };
+    let others = state
+        .nodes
+        .iter()
+        .filter(|n| n.name != local.name && n.running && !local.partitions.contains(&n.name))
+        .count();
+    others + 1
+}
+
+/// More than half of `expected` nodes (at least 1).
+pub fn majority(expected: u32) -> usize {
+    expected as usize / 2 + 1
+}
+
+/// Whether the local node reaches fewer than a majority of the expected nodes; `None` without a
+/// node poll.
+pub fn in_minority(snapshot: &RabbitSnapshot, config: &RabbitmqConfig) -> Option<bool> {
+    let state = snapshot.cluster()?;
+    state.local_node()?;
+    Some(reachable_nodes(state) < majority(config.expected_nodes))
 }
 
 /// One expected policy against what the node reports.
@@ -303,7 +379,6 @@ pub fn check_policies(
 mod tests {
     use super::*;
     use crate::collectors::rabbitmq::api::{Node, Overview};
-    use crate::collectors::rabbitmq::{ClusterState, RabbitSnapshot};
     use std::sync::Arc;
 
     pub(crate) fn node(name: &str, kind: &str, running: bool) -> Node {
@@ -432,10 +507,18 @@ mod tests {
             judge(s, ok(), &RabbitmqConfig::default()).reason,
             "RabbitMQ node rabbit1@vm is not running."
         );
+        // The minority side of a partition (it lists both peers) fails...
         let mut s = state();
-        s.nodes[0].partitions = vec!["rabbit2@vm".into()];
+        s.nodes[0].partitions = vec!["rabbit2@vm".into(), "rabbit3@vm".into()];
         let v = judge(s.clone(), ok(), &RabbitmqConfig::default());
-        assert!(!v.healthy && v.reason.contains("network partition with rabbit2@vm"));
+        assert!(
+            !v.healthy
+                && v.reason.contains("reaches 1 of 3")
+                && v.reason
+                    .contains("network partition with rabbit2@vm, rabbit3@vm"),
+            "{}",
+            v.reason
+        );
         let lenient = RabbitmqConfig {
             fail_on_partition: false,
             ..RabbitmqConfig::default()
@@ -447,6 +530,81 @@ mod tests {
             judge(s, ok(), &RabbitmqConfig::default()).rule,
             Reason::NotClusterMember { .. }
         ));
+    }
+
+    /// With `ignore`, both sides list partitions: only the side reaching fewer than a majority
+    /// of expected_nodes fails; the majority names the partition and stays 200.
+    #[test]
+    fn partition_fails_only_the_minority() {
+        let config = RabbitmqConfig::default();
+        // Majority side: rabbit1 lists rabbit3; it reaches itself and rabbit2.
+        let mut s = state();
+        s.nodes[0].partitions = vec!["rabbit3@vm".into()];
+        assert_eq!(reachable_nodes(&s), 2);
+        let v = judge(s, ok(), &config);
+        assert!(v.healthy, "{}", v.reason);
+        assert!(
+            v.reason
+                .contains("network partition with rabbit3@vm, this side holds the majority"),
+            "{}",
+            v.reason
+        );
+        // While the network is still cut, the minority sees its peers as not running.
+        let mut s = state();
+        s.nodes[1].running = false;
+        s.nodes[2].running = false;
+        let v = judge(s.clone(), ok(), &config);
+        assert!(
+            matches!(
+                v.rule,
+                Reason::Minority {
+                    reachable: 1,
+                    expected: 3,
+                    ..
+                }
+            ),
+            "{:?}",
+            v.rule
+        );
+        // One peer down leaves a majority.
+        s.nodes[1].running = true;
+        assert!(judge(s, ok(), &config).healthy);
+        // Expected 5: 2 of 5 is a minority, 3 of 5 is not; itself counts once.
+        let five = RabbitmqConfig {
+            expected_nodes: 5,
+            ..RabbitmqConfig::default()
+        };
+        let mut s = state();
+        s.nodes[2].running = false;
+        assert!(!judge(s.clone(), ok(), &five).healthy);
+        s.nodes.push(node("rabbit4@vm", "ram", true));
+        assert!(judge(s, ok(), &five).healthy);
+        assert_eq!(majority(1), 1);
+        assert_eq!(majority(2), 2);
+        assert_eq!(majority(3), 2);
+    }
+
+    #[test]
+    fn alarm_reason_says_what_each_kind_does() {
+        let mut s = state();
+        s.alarms = vec![
+            Alarm {
+                node: "rabbit2@vm".into(),
+                resource: "disk".into(),
+            },
+            Alarm {
+                node: "rabbit3@vm".into(),
+                resource: "file_descriptors".into(),
+            },
+        ];
+        let v = judge(s, ok(), &RabbitmqConfig::default());
+        assert!(v.healthy);
+        assert_eq!(
+            v.reason,
+            "RabbitMQ node rabbit1@vm is running in a cluster with 3 of 3 nodes running; \
+             disk alarm on rabbit2@vm blocks publishers on every node, file descriptor alarm on \
+             rabbit3@vm refuses new connections on that node only."
+        );
     }
 
     #[test]

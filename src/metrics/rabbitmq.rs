@@ -10,7 +10,7 @@ use super::Exposition;
 use crate::collectors::rabbitmq::probe::ProbeOutcome;
 use crate::collectors::rabbitmq::{api, RabbitSnapshot};
 use crate::config::RabbitmqConfig;
-use crate::health::rabbitmq::{policy_checks, Verdict};
+use crate::health::rabbitmq::{in_minority, policy_checks, reachable_nodes, Verdict};
 
 pub fn render(
     e: &mut Exposition,
@@ -93,16 +93,30 @@ pub fn render(
         &[],
         state.nodes.iter().filter(|n| n.running).count() as f64,
     );
+    e.gauge(
+        "rabbitmq_reachable_nodes",
+        "Nodes the local node reaches: running, not in its partitions list, itself included.",
+        &[],
+        reachable_nodes(state) as f64,
+    );
+    if let Some(minority) = in_minority(snapshot, config) {
+        e.flag(
+            "rabbitmq_minority",
+            "1 while the local node reaches fewer than a majority of the expected nodes (the minority side of a partition, or peers down).",
+            &[],
+            minority,
+        );
+    }
     let local_alarm = state.local_alarms().next().is_some();
     e.flag(
         "rabbitmq_local_alarm",
-        "1 while the local node has a memory or disk alarm in effect.",
+        "1 while the local node has a resource alarm (memory, disk or file descriptors) in effect.",
         &[],
         local_alarm,
     );
     e.gauge(
         "rabbitmq_alarms",
-        "Resource alarms in effect anywhere in the cluster; any alarm blocks every publisher.",
+        "Resource alarms in effect anywhere in the cluster (a memory or disk alarm blocks every publisher).",
         &[],
         state.alarms.len() as f64,
     );
@@ -126,14 +140,14 @@ pub fn render(
             &[("node", name)],
             node.partitions.len() as f64,
         );
-        for resource in ["memory", "disk"] {
+        for resource in api::ALARM_RESOURCES {
             let on = state
                 .alarms
                 .iter()
                 .any(|a| a.node == node.name && a.resource == resource);
             e.flag(
                 "rabbitmq_node_alarm",
-                "1 while this resource alarm is in effect on the node (memory or disk).",
+                "1 while this resource alarm is in effect on the node (memory, disk or file_descriptors).",
                 &[("node", name), ("resource", resource)],
                 on,
             );
@@ -271,6 +285,14 @@ fn render_queues(e: &mut Exposition, snapshot: &RabbitSnapshot) {
             count as f64,
         );
     }
+    for (state, count) in &summary.by_state {
+        e.gauge(
+            "rabbitmq_queues_by_state",
+            "Queues by state from the last queue scan: live, down (home node down), crashed, stopped, terminated, minority, other.",
+            &[("state", state)],
+            *count as f64,
+        );
+    }
     e.gauge(
         "rabbitmq_queues_unsynchronised_mirrors",
         "Mirrored classic queues with at least one mirror not holding every message.",
@@ -279,7 +301,7 @@ fn render_queues(e: &mut Exposition, snapshot: &RabbitSnapshot) {
     );
     e.gauge(
         "rabbitmq_queues_unprotected",
-        "Non-exclusive classic queues matched by no effective HA policy: their messages live on one node.",
+        "Live non-exclusive classic queues matched by no effective HA policy: their messages live on one node.",
         &[],
         summary.unprotected as f64,
     );

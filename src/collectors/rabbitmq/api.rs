@@ -108,12 +108,47 @@ pub struct Policy {
     pub priority: i64,
 }
 
-/// An alarm in effect somewhere in the cluster, from /api/health/checks/alarms.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+/// An alarm in effect somewhere in the cluster, from /api/health/checks/alarms (or, on servers
+/// without it, the alarm flags of /api/nodes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alarm {
     pub node: String,
-    /// `memory` or `disk`.
+    /// One of [`ALARM_RESOURCES`] whatever the server called it; an unknown name is kept as
+    /// the server wrote it (lower case, spaces as `_`).
     pub resource: String,
+}
+
+/// The alarm kinds, as our `resource` label names them.
+pub const ALARM_RESOURCES: [&str; 3] = ["memory", "disk", "file_descriptors"];
+
+/// The server's name for an alarmed resource, as our label. RabbitMQ 3.10's health check writes
+/// "memory", "disk space" and "file descriptors" (the alarm handler's own atoms are `memory`,
+/// `disk` and `file_descriptor_limit`); /api/nodes has `mem_alarm` and `disk_free_alarm`.
+pub fn alarm_resource(name: &str) -> String {
+    let name = name.trim().to_ascii_lowercase().replace([' ', '-'], "_");
+    match name.as_str() {
+        "memory" | "mem" | "mem_alarm" => "memory".to_owned(),
+        "disk" | "disk_space" | "disk_free" | "disk_free_alarm" => "disk".to_owned(),
+        "file_descriptors" | "file_descriptor" | "file_descriptor_limit" | "fd" => {
+            "file_descriptors".to_owned()
+        }
+        _ => name,
+    }
+}
+
+impl<'de> Deserialize<'de> for Alarm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            node: String,
+            resource: String,
+        }
+        let raw = Raw::deserialize(d)?;
+        Ok(Alarm {
+            node: raw.node,
+            resource: alarm_resource(&raw.resource),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -314,4 +349,33 @@ pub async fn timed<T>(
         stats.errors_total += 1;
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// /api/health/checks/alarms as RabbitMQ 3.10 answers it (503 while an alarm is in effect).
+    #[test]
+    fn health_check_resource_names_map_to_our_labels() {
+        let body = r#"{"status":"failed","reason":"resource alarm(s) in effect in the cluster",
+            "alarms":[{"node":"rabbit1@vm","resource":"memory"},
+                      {"node":"rabbit2@vm","resource":"disk space"},
+                      {"node":"rabbit3@vm","resource":"file descriptors"},
+                      {"node":"rabbit3@vm","resource":"Something New"}]}"#;
+        let answer: AlarmsAnswer = serde_json::from_str(body).unwrap();
+        let resources: Vec<&str> = answer.alarms.iter().map(|a| a.resource.as_str()).collect();
+        assert_eq!(
+            resources,
+            ["memory", "disk", "file_descriptors", "something_new"]
+        );
+        assert_eq!(answer.alarms[1].node, "rabbit2@vm");
+        for kind in ALARM_RESOURCES {
+            assert_eq!(
+                alarm_resource(kind),
+                kind,
+                "our own labels are fixed points"
+            );
+        }
+    }
 }

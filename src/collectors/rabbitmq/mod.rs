@@ -279,20 +279,21 @@ impl ClusterPoller {
     }
 }
 
-/// Old servers (no health-check endpoints): alarms as the node statistics show them.
+/// Old servers (no health-check endpoints): alarms as the node statistics show them. They have
+/// no file-descriptor alarm flag.
 fn alarms_from_nodes(nodes: &[Node]) -> Vec<Alarm> {
     let mut alarms = Vec::new();
     for node in nodes {
         if node.mem_alarm {
             alarms.push(Alarm {
                 node: node.name.clone(),
-                resource: "memory".to_owned(),
+                resource: api::alarm_resource("mem_alarm"),
             });
         }
         if node.disk_free_alarm {
             alarms.push(Alarm {
                 node: node.name.clone(),
-                resource: "disk".to_owned(),
+                resource: api::alarm_resource("disk_free_alarm"),
             });
         }
     }

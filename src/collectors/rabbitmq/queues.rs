@@ -10,13 +10,17 @@
 //! is bounded by one element plus one network chunk, in the async task, with no blocking
 //! thread; the byte and queue caps bound the time.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::api::ApiError;
 
 /// The columns we ask for; everything else costs the broker and us for nothing.
+/// `state` is there with disable_stats too: `live` for a running queue, `down` when its home
+/// node is down (what OpenStack services see as "home node ... is down"), `crashed`, ...
 pub const COLUMNS: &str =
-    "name,vhost,node,type,policy,exclusive,slave_nodes,synchronised_slave_nodes,members,online";
+    "name,vhost,node,type,state,policy,exclusive,slave_nodes,synchronised_slave_nodes,members,online";
 
 /// One queue, as much of it as the summary needs.
 #[derive(Debug, Deserialize)]
@@ -26,7 +30,11 @@ pub struct Queue {
     pub vhost: String,
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
-    /// Absent or null when no policy applies.
+    /// `live` (with disable_stats; `running`, `idle` or `flow` with statistics), `down`,
+    /// `crashed`, `stopped`, `terminated`, `minority` (quorum). Absent on very old servers.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Absent or null when no policy applies (and absent for a `down` queue whatever applies).
     #[serde(default)]
     pub policy: Option<String>,
     #[serde(default)]
@@ -73,6 +81,8 @@ pub struct QueueSummary {
     pub unprotected: u64,
     /// Quorum queues with fewer members online than a majority: they accept no writes.
     pub quorum_below_quorum: u64,
+    /// Queues by state label (see [`state_label`]), every label of [`STATES`] present.
+    pub by_state: BTreeMap<&'static str, u64>,
     /// Up to [`EXAMPLES`] names per problem, for /status.
     pub examples: Examples,
     /// Bytes of listing read.
@@ -84,6 +94,35 @@ pub struct Examples {
     pub unsynchronised_mirrors: Vec<String>,
     pub unprotected: Vec<String>,
     pub quorum_below_quorum: Vec<String>,
+    /// Queues in state `down` or `crashed`.
+    pub unavailable: Vec<String>,
+}
+
+/// The state labels of `clustercheckd_rabbitmq_queues_by_state`: a fixed set, so the series are
+/// stable.
+pub const STATES: [&str; 7] = [
+    "live",
+    "down",
+    "crashed",
+    "stopped",
+    "terminated",
+    "minority",
+    "other",
+];
+
+/// A queue's state as our label: the running states (`live` without statistics, `running`,
+/// `idle`, `flow` with them) are `live`; a missing state counts as live (servers that do not
+/// report it list only queues they can reach); unknown names are `other`.
+pub fn state_label(state: Option<&str>) -> &'static str {
+    match state.unwrap_or("live") {
+        "live" | "running" | "idle" | "flow" => "live",
+        "down" => "down",
+        "crashed" => "crashed",
+        "stopped" => "stopped",
+        "terminated" => "terminated",
+        "minority" => "minority",
+        _ => "other",
+    }
 }
 
 pub const EXAMPLES: usize = 5;
@@ -99,6 +138,11 @@ pub struct Rules {
 impl QueueSummary {
     pub fn add(&mut self, queue: &Queue, rules: &Rules) {
         self.total += 1;
+        let state = state_label(queue.state.as_deref());
+        *self.by_state.entry(state).or_default() += 1;
+        if matches!(state, "down" | "crashed") {
+            push_example(&mut self.examples.unavailable, queue);
+        }
         let kind = queue.kind.as_deref().unwrap_or("classic");
         match kind {
             "quorum" => {
@@ -112,7 +156,10 @@ impl QueueSummary {
             "stream" => self.stream += 1,
             _ => {
                 self.classic += 1;
-                if queue.exclusive {
+                // A queue that is not live is listed without its policy and mirrors: judging its
+                // protection from that would call every down queue unprotected. Its state is
+                // what is wrong, and it is counted as such.
+                if queue.exclusive || state != "live" {
                     return;
                 }
                 let mirrored = rules.mirroring_supported
@@ -283,9 +330,13 @@ pub struct Scan<'a> {
 
 impl<'a> Scan<'a> {
     pub fn new(rules: &'a Rules, max_queues: u64, max_bytes: u64) -> Self {
+        let mut summary = QueueSummary::default();
+        for state in STATES {
+            summary.by_state.insert(state, 0);
+        }
         Self {
             splitter: ArraySplitter::new(),
-            summary: QueueSummary::default(),
+            summary,
             rules,
             max_queues,
             max_bytes,
@@ -380,6 +431,27 @@ mod tests {
         assert_eq!(s.unprotected, 1);
         assert_eq!(s.unsynchronised_mirrors, 0);
         assert_eq!(s.quorum_below_quorum, 0);
+    }
+
+    /// With its home node stopped (stop_app), RabbitMQ 3.10 listed a durable classic queue so
+    /// (disable_stats, the columns above): state `down`, no policy, no mirrors.
+    #[test]
+    fn down_queues_are_counted_by_state_and_never_unprotected() {
+        let listing = r#"[{"exclusive":false,"name":"home-down","node":"rabbit3@vm","state":"down","type":"classic","vhost":"/"},
+        {"exclusive":false,"name":"broken","node":"rabbit1@vm","state":"crashed","type":"classic","vhost":"/","policy":null},
+        {"exclusive":false,"name":"ok","node":"rabbit1@vm","policy":"ha-all","slave_nodes":["rabbit2@vm"],"synchronised_slave_nodes":["rabbit2@vm"],"state":"live","type":"classic","vhost":"/"},
+        {"exclusive":false,"name":"bare","node":"rabbit1@vm","policy":null,"state":"live","type":"classic","vhost":"/"},
+        {"exclusive":false,"name":"odd","node":"rabbit1@vm","state":"something-new","type":"classic","vhost":"/"}]"#;
+        let s = scan_in_chunks(listing, 9, &rules()).unwrap();
+        assert_eq!(s.unprotected, 1, "only the live queue without a policy");
+        assert_eq!(s.examples.unprotected, vec!["bare"]);
+        assert_eq!(s.by_state["down"], 1);
+        assert_eq!(s.by_state["crashed"], 1);
+        assert_eq!(s.by_state["live"], 2);
+        assert_eq!(s.by_state["other"], 1);
+        assert_eq!(s.by_state["stopped"], 0, "every label present");
+        assert_eq!(s.by_state.len(), STATES.len());
+        assert_eq!(s.examples.unavailable, vec!["home-down", "broken"]);
     }
 
     #[test]
