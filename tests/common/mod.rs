@@ -143,6 +143,11 @@ pub struct Daemon {
 impl Daemon {
     /// `toml` is the config file body; `listen.check` is added (on a free port) unless present.
     pub fn start(toml: &str) -> Daemon {
+        Self::start_wrapped(toml, &[])
+    }
+
+    /// The same, run as `WRAPPER... clustercheckd --config FILE` (e.g. in its own namespace).
+    pub fn start_wrapped(toml: &str, wrapper: &[&str]) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("clustercheckd.toml");
         let (port, text) = with_check_port(toml);
@@ -155,7 +160,15 @@ impl Daemon {
         std::fs::write(&config, text).expect("write config");
         let log = dir.path().join("clustercheckd.log");
         let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_clustercheckd"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_clustercheckd")),
+        };
+        let child = command
             .arg("--config")
             .arg(&config)
             .env_remove("RUST_LOG")
