@@ -18,6 +18,7 @@
 #   X.crm_mon.xml          CIB_file=X.xml crm_mon -1 --output-as=xml
 #   X.crm_mon-legacy.xml   CIB_file=X.xml crm_mon -1 --as-xml
 #   X.constraints.xml      CIB_file=X.xml cibadmin --query --scope constraints
+#   X.resources.xml        CIB_file=X.xml cibadmin --query --scope resources
 #   X.crm_mon-inactive.xml CIB_file=X.xml crm_mon -1 -r --output-as=xml  (bundle-group-clone only)
 #
 # and checks with xmllint that each crm_mon output (both formats) shows what the name says; any
@@ -26,7 +27,7 @@
 # outputs differ between runs only in those.
 #
 # Scenarios: healthy, vip-monitor-failed, node-down, vip-moved, vip-banned, quorum-lost,
-# quorum-lost-stop, migration-threshold, standby, bundle-group-clone.
+# quorum-lost-stop, migration-threshold, standby, failed-stop-elsewhere, bundle-group-clone.
 set -euo pipefail
 
 die() { echo "pacemaker-scenarios: ERROR: $*" >&2; exit 1; }
@@ -96,6 +97,8 @@ capture() {
   CIB_file=$f crm_mon -1 --as-xml >"$OUT/$x.crm_mon-legacy.xml" 2>>"$LOG" || die "$x: crm_mon --as-xml failed"
   CIB_file=$f cibadmin --query --scope constraints >"$OUT/$x.constraints.xml" 2>>"$LOG" \
     || die "$x: cibadmin --query --scope constraints failed"
+  CIB_file=$f cibadmin --query --scope resources >"$OUT/$x.resources.xml" 2>>"$LOG" \
+    || die "$x: cibadmin --query --scope resources failed"
   [ "$(xp "$OUT/$x.crm_mon.xml" 'string(/pacemaker-result/status/@code)')" = 0 ] \
     || die "$x: crm_mon --output-as=xml did not report status code 0"
   [ "$(xp "$OUT/$x.crm_mon-legacy.xml" 'name(/*)')" = crm_mon ] \
@@ -287,6 +290,23 @@ capture standby
 check standby "/*/nodes/node[@name='controller01'][@standby='true'][@online='true']" "controller01 online but standby"
 check standby "/*/nodes/node[@name='controller01'][@resources_running='0']" "nothing running on controller01"
 check standby "/*/resources/resource[@id='vip'][@role='Started'] and not($(vip_on controller01))" "vip moved away from controller01"
+
+# --- failed-stop-elsewhere: an unrelated resource's stop failed on controller02 ---------------------
+# Its monitor found it not running, the recovery's stop failed: with stonith disabled it stays
+# FAILED (blocked, unmanaged) on controller02 until someone cleans it up. The VIP is untouched.
+f=$(derive failed-stop-elsewhere)
+run pcs -f "$f" resource create unrelated ocf:pacemaker:Dummy op monitor interval=10s
+on "$f" crm_resource --move --resource unrelated --node controller02
+settle "$f"
+on "$f" crm_resource --clear --resource unrelated
+settle "$f"
+run crm_simulate -Q -x "$f" -i unrelated_monitor_10000@controller02=7 -i unrelated_stop_0@controller02=1 -S -O "$f"
+settle "$f"
+capture failed-stop-elsewhere
+check failed-stop-elsewhere "/*/resources/resource[@id='unrelated'][@failed='true'][@blocked='true']/node[@name='controller02']" "unrelated FAILED (blocked) on controller02"
+check failed-stop-elsewhere "/*/failures/failure[@op_key='unrelated_stop_0'][@node='controller02'][@task='stop']" "the failed stop"
+check failed-stop-elsewhere "$(vip_on controller01)" "vip still on controller01"
+check failed-stop-elsewhere "count(/*/resources//resource[@failed='true']) = 1" "nothing else failed"
 
 wait "$bundle_pid" || { cat "$OUT/scenarios-bundle.err" >&2; die "bundle-group-clone failed: see $OUT/scenarios-bundle.log"; }
 rm -f "$OUT/scenarios-bundle.err"

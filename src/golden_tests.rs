@@ -146,22 +146,37 @@ fn galera_maintenance(now: Instant) -> GaleraSnapshot {
 // ---- Pacemaker and the VIP ----
 
 fn pacemaker(scenario: &str, now: Instant, holds_vip: bool) -> PacemakerSnapshot {
-    let mut snapshot = crate::health::pacemaker::tests::snapshot(scenario, now);
+    // The node is set per scenario (`with_node`).
+    let mut snapshot = crate::health::pacemaker::tests::snapshot_of(scenario, "?", now);
     snapshot.stats = stats(true, 0);
     let mut addresses = vec![LocalAddress {
         interface: "lo".into(),
         address: [127, 0, 0, 1].into(),
         up: true,
+        running: true,
     }];
     if holds_vip {
         addresses.push(LocalAddress {
             interface: "ccdvip0".into(),
             address: [192, 0, 2, 10].into(),
             up: true,
+            running: true,
         });
     }
     snapshot.local_addresses = Some(Ok(addresses));
     snapshot
+}
+
+/// The snapshot of `node_name = node`, in a steady state: the previous poll saw the same.
+fn with_node(snapshot: PacemakerSnapshot, node: &str) -> PacemakerSnapshot {
+    let snapshot = PacemakerSnapshot {
+        node: crate::collectors::pacemaker::LocalNode::Configured(node.into()),
+        ..snapshot
+    };
+    PacemakerSnapshot {
+        previous: Some(std::sync::Arc::new(snapshot.clone())),
+        ..snapshot
+    }
 }
 
 fn pacemaker_failed(now: Instant) -> PacemakerSnapshot {
@@ -325,7 +340,7 @@ struct Scenario {
 
 fn config(node: &str) -> Config {
     let mut config = Config {
-        node_name: node.into(),
+        node_name: Some(node.into()),
         ..Config::default()
     };
     config.pacemaker.enabled = true;
@@ -344,7 +359,7 @@ fn scenarios(now: Instant) -> Vec<Scenario> {
         name,
         config: config(node),
         galera: Some(galera),
-        pacemaker: Some(pacemaker),
+        pacemaker: Some(with_node(pacemaker, node)),
         rabbitmq: Some(rabbitmq),
     };
     let mut list = vec![
@@ -419,7 +434,7 @@ fn scenarios(now: Instant) -> Vec<Scenario> {
     list.push(Scenario {
         name: "all-disabled",
         config: Config {
-            node_name: "controller01".into(),
+            node_name: Some("controller01".into()),
             galera: crate::config::GaleraConfig {
                 enabled: false,
                 ..Default::default()

@@ -55,6 +55,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     let pacemaker = if config.pacemaker.enabled {
         let (feed, task) = collectors::pacemaker::spawn(
             config.pacemaker.clone(),
+            config.node_name.clone(),
             config.vip.enabled,
             shutdown.clone(),
         );

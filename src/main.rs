@@ -34,7 +34,7 @@ struct Flags {
     /// Address of a separate /metrics and /status listener (listen.metrics).
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<String>,
-    /// This node's name in the clusters (node_name; default: the host name).
+    /// This node's Pacemaker node name (node_name; default: unset, each cluster is asked).
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
     /// Log format: plain or json (log.format).
@@ -119,7 +119,7 @@ fn start(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()> {
             ),
             None => None,
         };
-        tracing::info!(node = %config.node_name, check = %bound_check,
+        tracing::info!(node_name = ?config.node_name, check = %bound_check,
             metrics = ?bound_metrics, version = env!("CARGO_PKG_VERSION"),
             "clustercheckd listening");
         if let Some(path) = ready_file {

@@ -132,22 +132,22 @@ pub fn spawn(config: &Config, histories: Histories) -> Vec<JoinHandle<()>> {
         )));
     }
     if let Some(history) = histories.pacemaker {
-        let (pacemaker, node) = (config.pacemaker.clone(), config.node_name.clone());
+        let pacemaker = config.pacemaker.clone();
         let mut judges: Vec<(&'static str, Judge<PacemakerSnapshot>)> = vec![(
             "pacemaker",
             Box::new(move |s| {
                 let at = s.taken_at.unwrap_or_else(Instant::now);
-                health::pacemaker::verdict(s, &pacemaker, &node, at).into()
+                health::pacemaker::verdict(s, &pacemaker, at).into()
             }),
         )];
         if config.vip.enabled {
-            let (pacemaker, node) = (config.pacemaker.clone(), config.node_name.clone());
+            let pacemaker = config.pacemaker.clone();
             let entries = config.vip.entries();
             judges.push((
                 "vip",
                 Box::new(move |s| {
                     let at = s.taken_at.unwrap_or_else(Instant::now);
-                    let states = health::vip::evaluate(s, &entries, &pacemaker, &node, at);
+                    let states = health::vip::evaluate(s, &entries, &pacemaker, at);
                     health::vip::verdict(&states).into()
                 }),
             ));

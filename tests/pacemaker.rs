@@ -119,25 +119,40 @@ fn assert_unique_series(page: &str) {
 const NODES: [&str; 3] = ["controller01", "controller02", "controller03"];
 
 /// The three daemons of a scenario: their /pacemaker and /vip answers and the sum of
-/// vip_held_locally, the value an alert on "nobody / two hold the VIP" looks at.
+/// vip_pacemaker_local (on how many controllers Pacemaker places the VIP). All three daemons run
+/// on this host, which does not have the scenario VIP's address (10.0.0.10, read from the CIB
+/// file): /vip is 503 on all three, and held_locally 0; the holder's reason says why.
 fn three(name: &str) -> (Vec<Daemon>, Vec<u16>, Vec<u16>, f64) {
     let daemons: Vec<Daemon> = NODES.iter().map(|n| offline(name, n)).collect();
     daemons.iter().for_each(wait_up);
     let pacemaker = daemons.iter().map(|d| d.get("/pacemaker").status).collect();
     let vip = daemons.iter().map(|d| d.get("/vip").status).collect();
-    let held = daemons
+    let placed = daemons
         .iter()
-        .map(|d| metric(d, "clustercheckd_vip_held_locally{vip=\"vip\"}").unwrap_or(f64::NAN))
+        .map(|d| metric(d, "clustercheckd_vip_pacemaker_local{vip=\"vip\"}").unwrap_or(f64::NAN))
         .sum();
-    (daemons, pacemaker, vip, held)
+    for d in &daemons {
+        assert_eq!(
+            metric(d, HELD),
+            Some(0.0),
+            "10.0.0.10 is on no interface here"
+        );
+    }
+    (daemons, pacemaker, vip, placed)
 }
 
 #[test]
 fn offline_healthy_cluster_one_vip_holder_with_haproxy_beside_it() {
-    let (daemons, pacemaker, vip, held) = three("healthy");
+    let (daemons, pacemaker, vip, placed) = three("healthy");
     assert_eq!(pacemaker, [200, 200, 200]);
-    assert_eq!(vip, [200, 503, 503]);
-    assert_eq!(held, 1.0, "exactly one node holds the VIP");
+    // The holder too: the address is not on this host (it was 200 before the address was read
+    // from the CIB).
+    assert_eq!(vip, [503, 503, 503]);
+    assert_eq!(placed, 1.0, "exactly one node holds the VIP");
+    assert_eq!(
+        daemons[0].get("/vip").body,
+        "VIP vip (10.0.0.10): Pacemaker says this node (controller01) runs it, but 10.0.0.10 is not on any interface.\n"
+    );
     let d = &daemons[0];
     let page = d.get("/metrics").body;
     assert_unique_series(&page);
@@ -164,7 +179,7 @@ fn offline_healthy_cluster_one_vip_holder_with_haproxy_beside_it() {
     );
     assert_eq!(
         daemons[1].get("/vip").body,
-        "VIP vip: not here; Pacemaker runs it on controller01.\n"
+        "VIP vip (10.0.0.10): not here; Pacemaker runs it on controller01.\n"
     );
     let status = d.get("/status").body;
     assert!(
@@ -175,10 +190,18 @@ fn offline_healthy_cluster_one_vip_holder_with_haproxy_beside_it() {
 
 #[test]
 fn offline_vip_moved_follows_to_controller02() {
-    let (daemons, pacemaker, vip, held) = three("vip-moved");
+    let (daemons, pacemaker, vip, placed) = three("vip-moved");
     assert_eq!(pacemaker, [200, 200, 200]);
-    assert_eq!(vip, [503, 200, 503]);
-    assert_eq!(held, 1.0);
+    assert_eq!(vip, [503, 503, 503]);
+    assert_eq!(placed, 1.0);
+    assert!(
+        daemons[1]
+            .get("/vip")
+            .body
+            .contains("Pacemaker says this node (controller02) runs it"),
+        "{}",
+        daemons[1].get("/vip").body
+    );
     assert_eq!(
         metric(
             &daemons[1],
@@ -199,12 +222,20 @@ fn offline_quorum_lost() {
         answer.body,
         "Pacemaker: partition has no quorum (DC controller01).\n"
     );
-    assert_eq!(d.get("/vip").status, 200);
+    let answer = d.get("/vip");
+    assert_eq!(answer.status, 503, "10.0.0.10 is not on this host");
+    assert!(
+        answer
+            .body
+            .contains("Pacemaker says this node (controller01) runs it"),
+        "{}",
+        answer.body
+    );
     assert_eq!(metric(&d, "clustercheckd_pacemaker_quorate"), Some(0.0));
     // no-quorum-policy=stop: everything stops, so nobody holds the VIP.
-    let (_daemons, _pacemaker, vip, held) = three("quorum-lost-stop");
+    let (_daemons, _pacemaker, vip, placed) = three("quorum-lost-stop");
     assert_eq!(vip, [503, 503, 503]);
-    assert_eq!(held, 0.0, "no node holds the VIP");
+    assert_eq!(placed, 0.0, "no node holds the VIP");
     assert_eq!(
         metric(
             &_daemons[0],
@@ -543,4 +574,328 @@ fn live_dummy_monitor_failure_is_a_failed_action() {
     sandbox(&["pacemaker", "cleanup", "dummy"]);
     wait_metric(&d, "clustercheckd_pacemaker_failed_actions", Some(0.0));
     wait_for(&strict, "/pacemaker", SETTLE, |a| a.status == 200);
+}
+
+// --- item 7: /pacemaker judges this node --------------------------------------------------------
+
+#[test]
+fn offline_failed_stop_elsewhere_fails_only_that_node() {
+    // crm_simulate: unrelated's stop failed on controller02 (FAILED, blocked: stonith is off).
+    let (daemons, pacemaker, vip, placed) = three("failed-stop-elsewhere");
+    assert_eq!(pacemaker, [200, 503, 200]);
+    assert_eq!(vip, [503, 503, 503]);
+    assert_eq!(placed, 1.0);
+    assert_eq!(
+        daemons[1].get("/pacemaker").body,
+        "Pacemaker: failed resources on node controller02: unrelated.\n"
+    );
+    assert!(daemons[0]
+        .get("/pacemaker")
+        .body
+        .contains("(1 failed elsewhere)"));
+    // Every daemon exports the failure (what the alert reads).
+    for d in &daemons {
+        assert_eq!(
+            metric(
+                d,
+                "clustercheckd_pacemaker_resource_failed{resource=\"unrelated\",primitive=\"unrelated\"}"
+            ),
+            Some(1.0)
+        );
+    }
+    // The switch keeps the cluster-wide rule.
+    let cib = scenarios().join("failed-stop-elsewhere.xml");
+    let strict = Daemon::start(&format!(
+        "node_name = \"controller01\"\n[listen]\n[galera]\nenabled = false\n\
+         [pacemaker]\nenabled = true\ninterval = \"1s\"\ncib_file = \"{}\"\n\
+         fail_on_failed_resources_anywhere = true\n",
+        cib.display()
+    ));
+    wait_up(&strict);
+    let answer = strict.get("/pacemaker");
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (503, "Pacemaker: failed resources: unrelated.\n")
+    );
+}
+
+// --- item 3: node identity ----------------------------------------------------------------------
+
+/// A daemon on the live cluster with `node_name` unset (unless `extra` sets it) and the default
+/// VIP entry (only the resource `vip`), polling every second, run under `wrapper`.
+fn live_default(extra: &str, wrapper: &[&str]) -> Daemon {
+    sandbox(&["up", "pacemaker"]);
+    let node_line = if extra.contains("node_name =") {
+        String::new()
+    } else {
+        "# node_name = (unset: crm_node -n)\n".to_owned()
+    };
+    let d = Daemon::start_wrapped(
+        &format!(
+            "{node_line}{extra}\n[listen]\n[galera]\nenabled = false\n\
+             [pacemaker]\nenabled = true\ninterval = \"1s\"\ntimeout = \"5s\"\n\
+             [vip]\nenabled = true\n"
+        ),
+        wrapper,
+    );
+    wait_up(&d);
+    d
+}
+
+/// Run the daemon in its own UTS namespace whose host name is `othername`.
+const OTHER_HOST: &[&str] = &[
+    "unshare",
+    "-u",
+    "sh",
+    "-c",
+    "hostname othername && exec \"$0\" \"$@\"",
+];
+
+#[test]
+fn live_node_name_unset_uses_crm_node_under_another_host_name() {
+    let _lock = lock("pacemaker");
+    let node = live_node();
+    assert_ne!(node, "othername");
+    let d = live_default("", OTHER_HOST);
+    let answer = wait_for(&d, "/pacemaker", SETTLE, |a| a.status == 200);
+    assert!(
+        answer.body.contains(&format!("node {node} is online")),
+        "{}",
+        answer.body
+    );
+    // The daemon really ran under the other host name, and logged what it resolved.
+    let log = d.log_text();
+    assert!(
+        log.contains("host=othername") && log.contains(&format!("node={node}")),
+        "{log}"
+    );
+    let answer = wait_for(&d, "/vip", SETTLE, |a| a.status == 200);
+    assert!(
+        answer.body.contains(&format!("({node})")),
+        "{}",
+        answer.body
+    );
+    let status = d.get("/status").body;
+    assert!(status.contains("\"crm_node\""), "{status}");
+
+    // A configured name that is not in the cluster: the reason lists the nodes that are.
+    let wrong = live_default("node_name = \"othername\"", OTHER_HOST);
+    let answer = wait_for(&wrong, "/pacemaker", SETTLE, |a| a.status == 503);
+    assert_eq!(
+        answer.body,
+        format!(
+            "Pacemaker: node othername (node_name) is not in the cluster; its nodes are: {node}.\n"
+        )
+    );
+}
+
+#[test]
+fn crm_node_failing_is_pacemaker_state_unknown_not_a_start_up_error() {
+    let _lock = lock("pacemaker");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let crm_node = script(
+        dir.path(),
+        "crm_node",
+        "echo 'crm_node: Could not connect to controller' >&2; exit 102",
+    );
+    sandbox(&["up", "pacemaker"]);
+    let d = Daemon::start(&format!(
+        "# node_name = (unset)\n[listen]\n[galera]\nsocket = \"/nonexistent/mysqld.sock\"\n\
+         [pacemaker]\nenabled = true\ninterval = \"1s\"\ncrm_node_path = \"{}\"\n\
+         [vip]\nenabled = true\n",
+        crm_node.display()
+    ));
+    wait_up(&d);
+    let answer = wait_for(&d, "/pacemaker", SETTLE, |a| a.status == 503);
+    assert!(
+        answer
+            .body
+            .starts_with("Pacemaker: state unknown: cannot tell this node's name:"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("Could not connect to controller"),
+        "{}",
+        answer.body
+    );
+    let answer = d.get("/vip");
+    assert_eq!(answer.status, 503);
+    assert!(
+        answer.body.contains("cannot tell this node's name"),
+        "{}",
+        answer.body
+    );
+    // Galera is not affected: it answers its own verdict at once.
+    let galera = d.check();
+    assert!(galera.body.contains("Galera"), "{}", galera.body);
+    assert!(!galera.body.contains("Pacemaker"), "{}", galera.body);
+}
+
+// --- item 2: the VIP on the real interface ----------------------------------------------------
+
+fn vip_address() -> String {
+    common::env()
+        .get("PACEMAKER_VIP")
+        .expect("PACEMAKER_VIP in env.sh")
+        .clone()
+}
+
+fn veth() -> String {
+    common::env()
+        .get("PACEMAKER_VETH")
+        .cloned()
+        .unwrap_or_else(|| "ccdvip0".to_owned())
+}
+
+fn run(program: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
+
+fn address_on_veth() -> bool {
+    let out = run("ip", &["-br", "addr", "show", "dev", &veth()]);
+    String::from_utf8_lossy(&out.stdout).contains(&format!(" {}/32", vip_address()))
+}
+
+/// The vip's recurring monitor: its op id and interval in the live CIB.
+const MONITOR_OP: &str = "vip-monitor-interval-10s";
+
+fn set_monitor_interval(interval: &str) {
+    let out = run(
+        "cibadmin",
+        &[
+            "--modify",
+            "--xml-text",
+            &format!("<op id=\"{MONITOR_OP}\" interval=\"{interval}\"/>"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "cibadmin --modify {MONITOR_OP}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Put the VIP back as it was: the monitor interval, the resource started, no address added by
+/// hand, no fail counts; bounded waits.
+fn restore_vip() {
+    set_monitor_interval("10s");
+    sandbox(&["pacemaker", "start_resource", "vip"]);
+    sandbox(&["pacemaker", "cleanup", "vip"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !address_on_veth() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    sandbox(&["pacemaker", "wait_idle"]);
+}
+
+#[test]
+fn live_vip_address_deleted_under_pacemaker_is_503_within_a_poll() {
+    let _lock = lock("pacemaker");
+    let node = live_node();
+    let d = live_default("", &[]);
+    let answer = wait_for(&d, "/vip", SETTLE, |a| a.status == 200);
+    let vip = vip_address();
+    assert_eq!(
+        answer.body,
+        format!(
+            "VIP vip ({vip}) is held by this node ({node}) on {}.\n",
+            veth()
+        )
+    );
+    let _restore = Restore::new(restore_vip);
+    // So that Pacemaker's own monitor does not notice and repair it first.
+    set_monitor_interval("600s");
+    sandbox(&["pacemaker", "wait_idle"]);
+    wait_for(&d, "/vip", SETTLE, |a| a.status == 200);
+
+    let out = run("ip", &["addr", "del", &format!("{vip}/32"), "dev", &veth()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fault = Instant::now();
+    let answer = wait_for(&d, "/vip", Duration::from_secs(3), |a| a.status == 503);
+    // Interval (1 s) + 1 s, the clock started at the fault.
+    assert!(
+        fault.elapsed() <= Duration::from_secs(2),
+        "503 only after {:?}",
+        fault.elapsed()
+    );
+    assert_eq!(
+        answer.body,
+        format!(
+            "VIP vip ({vip}): Pacemaker says this node ({node}) runs it, but {vip} is not on any interface.\n"
+        )
+    );
+    // Pacemaker still believes it runs here: the disagreement is visible.
+    wait_metric(&d, HELD, Some(0.0));
+    assert_eq!(
+        metric(&d, "clustercheckd_vip_agreement{vip=\"vip\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &d,
+            &format!("clustercheckd_vip_holder{{vip=\"vip\",node=\"{node}\"}}")
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn live_vip_address_left_on_host_while_resource_stopped() {
+    let _lock = lock("pacemaker");
+    let _node = live_node();
+    let d = live_default("", &[]);
+    wait_for(&d, "/vip", SETTLE, |a| a.status == 200);
+    let vip = vip_address();
+    let _restore = Restore::new(|| {
+        if address_on_veth() {
+            run(
+                "ip",
+                &[
+                    "addr",
+                    "del",
+                    &format!("{}/32", vip_address()),
+                    "dev",
+                    &veth(),
+                ],
+            );
+        }
+        restore_vip();
+    });
+    sandbox(&["pacemaker", "stop_resource", "vip"]);
+    wait_for(&d, "/vip", SETTLE, |a| a.body.contains("runs it nowhere"));
+    assert!(!address_on_veth(), "IPaddr2 stop left the address");
+    wait_metric(
+        &d,
+        "clustercheckd_vip_address_left_behind{vip=\"vip\"}",
+        Some(0.0),
+    );
+
+    // What a failed stop leaves: the address, on a host where Pacemaker runs the VIP nowhere.
+    let out = run("ip", &["addr", "add", &format!("{vip}/32"), "dev", &veth()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer = wait_for(&d, "/vip", SETTLE, |a| a.body.contains("left behind"));
+    assert_eq!(answer.status, 503);
+    assert_eq!(
+        answer.body,
+        format!(
+            "VIP vip ({vip}): {vip} is on this host but Pacemaker runs it nowhere (address left behind?).\n"
+        )
+    );
+    wait_metric(
+        &d,
+        "clustercheckd_vip_address_left_behind{vip=\"vip\"}",
+        Some(1.0),
+    );
 }

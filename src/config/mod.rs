@@ -103,39 +103,21 @@ pub struct Overrides {
     pub log_level: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// The name of this node as the clusters know it (Galera's wsrep_node_name, the Pacemaker
-    /// node name). Default: the host name.
-    pub node_name: String,
+    /// The name of this node in the Pacemaker cluster. Unset (the default): each cluster's own
+    /// name for this node, asked on every poll (Pacemaker: `crm_node -n`; RabbitMQ: the node the
+    /// local management API answers as, whatever is set here), so a host name that differs from
+    /// the cluster's node name (short name vs FQDN) needs no configuration. Required with
+    /// `pacemaker.cib_file` (a CIB file has no "local" node).
+    pub node_name: Option<String>,
     pub log: LogConfig,
     pub listen: ListenConfig,
     pub galera: GaleraConfig,
     pub pacemaker: PacemakerConfig,
     pub vip: VipConfig,
     pub rabbitmq: RabbitmqConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            node_name: default_node_name(),
-            log: LogConfig::default(),
-            listen: ListenConfig::default(),
-            galera: GaleraConfig::default(),
-            pacemaker: PacemakerConfig::default(),
-            vip: VipConfig::default(),
-            rabbitmq: RabbitmqConfig::default(),
-        }
-    }
-}
-
-fn default_node_name() -> String {
-    hostname::get()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 impl Config {
@@ -187,8 +169,21 @@ impl Config {
 
     /// Every bound and cross-key rule, section by section; no file is read here.
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.node_name.trim().is_empty() {
-            return Err(ConfigError::invalid("node_name", "must not be empty"));
+        if self
+            .node_name
+            .as_deref()
+            .is_some_and(|n| n.trim().is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "node_name",
+                "must not be empty (leave it unset to ask each cluster)",
+            ));
+        }
+        if self.pacemaker.enabled && self.pacemaker.cib_file.is_some() && self.node_name.is_none() {
+            return Err(ConfigError::invalid(
+                "node_name",
+                "must be set with pacemaker.cib_file: a CIB file has no local node to ask crm_node about",
+            ));
         }
         self.log.validate()?;
         self.listen.validate()?;
@@ -295,6 +290,21 @@ mod tests {
     }
 
     #[test]
+    fn node_name_unset_by_default_and_required_with_a_cib_file() {
+        assert_eq!(load_toml("").unwrap().node_name, None);
+        let err =
+            load_toml("[pacemaker]\nenabled = true\ncib_file = \"/tmp/cib.xml\"\n").unwrap_err();
+        assert!(err.to_string().contains("`node_name`"), "{err}");
+        assert!(err.to_string().contains("cib_file"), "{err}");
+        let config = load_toml(
+            "node_name = \"c1\"\n[pacemaker]\nenabled = true\ncib_file = \"/tmp/cib.xml\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.node_name.as_deref(), Some("c1"));
+        assert!(load_toml("node_name = \" \"\n").is_err());
+    }
+
+    #[test]
     fn zero_interval_is_rejected() {
         let err = load_toml("[galera]\ninterval = \"0s\"\n").unwrap_err();
         assert!(err.to_string().contains("galera.interval"), "{err}");
@@ -313,7 +323,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.listen.check, "127.0.0.1:19999".parse().unwrap());
-        assert_eq!(config.node_name, "controller02");
+        assert_eq!(config.node_name.as_deref(), Some("controller02"));
     }
 
     #[test]
@@ -333,7 +343,7 @@ mod tests {
             let config = Config::load(Some(Path::new("c.toml")), &overrides).unwrap();
             assert_eq!(config.galera.interval, Duration::from_secs(2));
             assert_eq!(config.galera.expected_nodes, 5);
-            assert_eq!(config.node_name, "from-flag");
+            assert_eq!(config.node_name.as_deref(), Some("from-flag"));
             Ok(())
         });
     }
@@ -548,11 +558,13 @@ mod tests {
             "compat",
             "crm_mon_path",
             "cibadmin_path",
+            "crm_node_path",
             "cib_file",
             "require_quorum",
             "require_local_node_online",
             "fail_on_failed_resources",
             "fail_on_failed_actions",
+            "fail_on_failed_resources_anywhere",
             "vips",
             "name",
             "resource",

@@ -20,6 +20,9 @@ poll_section! {
     pub struct PacemakerConfig {
         pub crm_mon_path: PathBuf,
         pub cibadmin_path: PathBuf,
+        /// Asked for this node's Pacemaker name (`crm_node -n`) on every poll when `node_name`
+        /// is unset.
+        pub crm_node_path: PathBuf,
         /// Read this CIB file instead of the live cluster (sets `CIB_file` for both tools; a
         /// `CIB_file` in the daemon's own environment is passed through as well).
         pub cib_file: Option<PathBuf>,
@@ -28,8 +31,12 @@ poll_section! {
         /// /pacemaker answers 503 unless this node (`node_name`) is online, not standby and not
         /// in maintenance.
         pub require_local_node_online: bool,
-        /// /pacemaker answers 503 while any resource is marked failed.
+        /// /pacemaker answers 503 while a resource is marked failed on this node.
         pub fail_on_failed_resources: bool,
+        /// With `fail_on_failed_resources`: a failed resource on ANY node fails /pacemaker (the
+        /// old cluster-wide rule: one failed stop anywhere empties every controller at once).
+        /// Off by default: failures elsewhere are metrics and alerts.
+        pub fail_on_failed_resources_anywhere: bool,
         /// /pacemaker answers 503 while any failed action is recorded (they stay until
         /// `crm_resource --cleanup`, so this is off by default).
         pub fail_on_failed_actions: bool,
@@ -45,10 +52,12 @@ impl Default for PacemakerConfig {
             max_staleness: None,
             crm_mon_path: PathBuf::from("/usr/sbin/crm_mon"),
             cibadmin_path: PathBuf::from("/usr/sbin/cibadmin"),
+            crm_node_path: PathBuf::from("/usr/sbin/crm_node"),
             cib_file: None,
             require_quorum: true,
             require_local_node_online: true,
             fail_on_failed_resources: true,
+            fail_on_failed_resources_anywhere: false,
             fail_on_failed_actions: false,
         }
     }
@@ -66,6 +75,12 @@ impl PacemakerConfig {
         if self.cibadmin_path.as_os_str().is_empty() {
             return Err(ConfigError::invalid(
                 "pacemaker.cibadmin_path",
+                "must not be empty",
+            ));
+        }
+        if self.crm_node_path.as_os_str().is_empty() {
+            return Err(ConfigError::invalid(
+                "pacemaker.crm_node_path",
                 "must not be empty",
             ));
         }

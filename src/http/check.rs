@@ -22,12 +22,7 @@ pub async fn pacemaker(State(state): State<AppState>) -> Response {
         return disabled("Pacemaker");
     };
     let snapshot = watch.borrow().clone();
-    let verdict = health::pacemaker::verdict(
-        &snapshot,
-        &state.config.pacemaker,
-        &state.config.node_name,
-        Instant::now(),
-    );
+    let verdict = health::pacemaker::verdict(&snapshot, &state.config.pacemaker, Instant::now());
     CheckCounts::count_in(&state.check_counts.pacemaker, verdict.healthy);
     text(verdict.healthy, format!("{}\n", verdict.reason))
 }
@@ -45,13 +40,8 @@ pub(super) fn vip_check(state: &AppState, only: Option<&str>) -> Response {
         }
     }
     let snapshot = watch.borrow().clone();
-    let states = health::vip::evaluate(
-        &snapshot,
-        &entries,
-        &state.config.pacemaker,
-        &state.config.node_name,
-        Instant::now(),
-    );
+    let states =
+        health::vip::evaluate(&snapshot, &entries, &state.config.pacemaker, Instant::now());
     let verdict = health::vip::verdict(&states);
     CheckCounts::count_in(&state.check_counts.vip, verdict.healthy);
     text(verdict.healthy, format!("{}\n", verdict.reason))

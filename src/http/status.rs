@@ -66,11 +66,12 @@ fn pacemaker_status(
     now: Instant,
 ) -> Value {
     let config = &state.config;
-    let verdict = health::pacemaker::verdict(snapshot, &config.pacemaker, &config.node_name, now);
+    let verdict = health::pacemaker::verdict(snapshot, &config.pacemaker, now);
     let mut section = json!({
         "healthy": verdict.healthy,
         "reason": verdict.reason,
-        "node_name": config.node_name,
+        "node_name": snapshot.node.name(),
+        "node_name_source": snapshot.node,
         "snapshot_age_seconds": snapshot.taken_at.map(|t| now.saturating_duration_since(t).as_secs_f64()),
         "crm_mon_format": snapshot.format,
         "collector": snapshot.stats,
@@ -79,7 +80,7 @@ fn pacemaker_status(
     if let Ok(polled) = &snapshot.outcome {
         let c = &polled.cluster;
         section["summary"] = json!(c.summary);
-        section["local_node"] = json!(c.node(&config.node_name));
+        section["local_node"] = json!(snapshot.node.name().and_then(|n| c.node(n)));
         section["nodes"] = json!(c.nodes);
         section["resources"] = json!(c.resources);
         section["fail_counts"] = json!(c
@@ -99,13 +100,7 @@ fn pacemaker_status(
 
 fn vip_status(snapshot: &pacemaker::PacemakerSnapshot, state: &AppState, now: Instant) -> Value {
     let config = &state.config;
-    let states = health::vip::evaluate(
-        snapshot,
-        &config.vip.entries(),
-        &config.pacemaker,
-        &config.node_name,
-        now,
-    );
+    let states = health::vip::evaluate(snapshot, &config.vip.entries(), &config.pacemaker, now);
     let verdict = health::vip::verdict(&states);
     json!({
         "healthy": verdict.healthy,

@@ -67,17 +67,11 @@ pub fn render(scrape: &Scrape) -> String {
         galera::render(&mut e, snapshot, &config.galera, &verdict);
     }
     if let Some(snapshot) = scrape.pacemaker {
-        let verdict =
-            health::pacemaker::verdict(snapshot, &config.pacemaker, &config.node_name, now);
+        let verdict = health::pacemaker::verdict(snapshot, &config.pacemaker, now);
         pacemaker::render(&mut e, snapshot, &verdict);
         if config.vip.enabled {
-            let states = health::vip::evaluate(
-                snapshot,
-                &config.vip.entries(),
-                &config.pacemaker,
-                &config.node_name,
-                now,
-            );
+            let states =
+                health::vip::evaluate(snapshot, &config.vip.entries(), &config.pacemaker, now);
             vip::render(&mut e, &states);
         }
     }

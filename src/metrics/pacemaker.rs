@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::Exposition;
+use crate::collectors::pacemaker::constraints::Constraints;
 use crate::collectors::pacemaker::crm_mon::{ClusterState, NODE_STATES, ROLES};
 use crate::collectors::pacemaker::PacemakerSnapshot;
 use crate::health::pacemaker::Verdict;
@@ -44,6 +45,37 @@ pub fn render(e: &mut Exposition, snapshot: &PacemakerSnapshot, verdict: &Verdic
         &[],
         polled.constraints.is_ok(),
     );
+    if let Ok(constraints) = &polled.constraints {
+        render_cli_constraints(e, constraints);
+    }
+}
+
+/// The location constraints `crm_resource --ban` (`cli-ban-R-on-N`) and `--move` (`cli-prefer-R`)
+/// leave behind until `crm_resource --clear`: they keep steering the resource long after the
+/// maintenance that needed them.
+fn render_cli_constraints(e: &mut Exposition, constraints: &Constraints) {
+    let mut seen: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
+    for l in &constraints.locations {
+        let kind = if l.id.starts_with("cli-ban-") {
+            "ban"
+        } else if l.id.starts_with("cli-prefer-") {
+            "prefer"
+        } else {
+            continue;
+        };
+        *seen
+            .entry((l.rsc.as_str(), l.node.as_deref().unwrap_or(""), kind))
+            .or_default() += 1;
+    }
+    for ((resource, node, kind), count) in &seen {
+        e.gauge(
+            "pacemaker_cli_constraint",
+            "Location constraints left by crm_resource --ban (kind=ban) or --move (kind=prefer), \
+             until crm_resource --clear.",
+            &[("resource", resource), ("node", node), ("kind", kind)],
+            *count as f64,
+        );
+    }
 }
 
 fn render_cluster(e: &mut Exposition, c: &ClusterState) {
@@ -331,14 +363,14 @@ fn render_cluster(e: &mut Exposition, c: &ClusterState) {
 mod tests {
     use super::*;
     use crate::config::PacemakerConfig;
-    use crate::health::pacemaker::{tests::snapshot, verdict};
+    use crate::health::pacemaker::{tests::snapshot_of, verdict};
     use std::collections::HashSet;
     use std::time::Instant;
 
     fn page(scenario: &str, node: &str) -> String {
         let now = Instant::now();
-        let s = snapshot(scenario, now);
-        let v = verdict(&s, &PacemakerConfig::default(), node, now);
+        let s = snapshot_of(scenario, node, now);
+        let v = verdict(&s, &PacemakerConfig::default(), now);
         let mut e = Exposition::new();
         render(&mut e, &s, &v);
         e.encode()
@@ -393,6 +425,14 @@ mod tests {
         assert!(
             text.contains("clustercheckd_pacemaker_ban{resource=\"vip\",node=\"controller01\"} 1")
         );
+        assert!(text.contains(
+            "clustercheckd_pacemaker_cli_constraint{resource=\"vip\",node=\"controller01\",kind=\"ban\"} 1"
+        ));
+        let text = page("vip-moved", "controller01");
+        assert!(text.contains(
+            "clustercheckd_pacemaker_cli_constraint{resource=\"vip\",node=\"controller02\",kind=\"prefer\"} 1"
+        ));
+        assert!(!page("healthy", "controller01").contains("pacemaker_cli_constraint"));
         let text = page("quorum-lost", "controller01");
         assert!(text.contains("clustercheckd_pacemaker_quorate 0"));
         assert!(text.contains("clustercheckd_pacemaker_healthy 0"));
@@ -401,7 +441,7 @@ mod tests {
     #[test]
     fn down_collector_exports_only_self_metrics() {
         let s = PacemakerSnapshot::initial();
-        let v = verdict(&s, &PacemakerConfig::default(), "vm", Instant::now());
+        let v = verdict(&s, &PacemakerConfig::default(), Instant::now());
         let mut e = Exposition::new();
         render(&mut e, &s, &v);
         let text = e.encode();

@@ -23,10 +23,18 @@ pub fn render(e: &mut Exposition, states: &[VipState]) {
         );
         e.flag(
             "vip_held_locally",
-            "1 when this host has the VIP's address on an interface that is up (0 also when unknown). \
+            "1 when this host has the VIP's address on an interface that is up and running (on the \
+             IPaddr2 nic when set; 0 also when unknown). \
              Sum over the controllers: 0 = nobody holds it, >1 = split brain.",
             &vip,
             s.held_locally == Some(true),
+        );
+        e.flag(
+            "vip_address_left_behind",
+            "1 when the VIP's address has been on this host for two consecutive polls while \
+             Pacemaker runs the VIP elsewhere or nowhere (a failed stop: two hosts answer ARP).",
+            &vip,
+            s.left_behind,
         );
         e.flag(
             "vip_healthy",

@@ -144,6 +144,11 @@ impl Daemon {
     /// `toml` is the config file body; `listen.check = "127.0.0.1:0"` is added unless it names a
     /// check address itself.
     pub fn start(toml: &str) -> Daemon {
+        Self::start_wrapped(toml, &[])
+    }
+
+    /// The same, run as `WRAPPER... clustercheckd --config FILE` (e.g. in its own namespace).
+    pub fn start_wrapped(toml: &str, wrapper: &[&str]) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("clustercheckd.toml");
         let text = with_check_addr(toml);
@@ -157,7 +162,15 @@ impl Daemon {
         let log = dir.path().join("clustercheckd.log");
         let ready = dir.path().join("ready");
         let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_clustercheckd"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_clustercheckd")),
+        };
+        let child = command
             .arg("--config")
             .arg(&config)
             .arg("--ready-file")

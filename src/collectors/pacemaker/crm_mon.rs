@@ -432,12 +432,25 @@ fn parse_history(history: Option<&Element>) -> Vec<FailCount> {
             out.push(FailCount {
                 node: name.to_owned(),
                 resource: id.to_owned(),
-                fail_count: r.number("fail-count").unwrap_or(0),
-                migration_threshold: r.number("migration-threshold"),
+                fail_count: score(r, "fail-count").unwrap_or(0),
+                migration_threshold: score(r, "migration-threshold"),
             });
         }
     }
     out
+}
+
+/// Pacemaker's INFINITY, as crm_mon prints it in numbers (a fail count after a failed start with
+/// start-failure-is-fatal, the default migration-threshold).
+pub const INFINITY: u64 = 1_000_000;
+
+/// A count or threshold that may be written as `INFINITY` (capped at [`INFINITY`] either way).
+fn score(e: &Element, name: &str) -> Option<u64> {
+    let text = e.attr(name)?.trim();
+    match text.trim_start_matches('+') {
+        "INFINITY" => Some(INFINITY),
+        number => number.parse::<u64>().ok().map(|n| n.min(INFINITY)),
+    }
 }
 
 fn parse_failure(f: &Element) -> FailedAction {
@@ -515,6 +528,7 @@ pub(crate) mod tests {
         "quorum-lost-stop",
         "migration-threshold",
         "standby",
+        "failed-stop-elsewhere",
         "bundle-group-clone",
         "live-healthy",
         "live-dummy-failed",

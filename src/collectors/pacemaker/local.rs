@@ -12,6 +12,9 @@ pub struct LocalAddress {
     pub address: IpAddr,
     /// The interface is administratively up (IFF_UP).
     pub up: bool,
+    /// The interface is operational (IFF_RUNNING: the link has carrier). An address on an
+    /// interface that is up but not running answers nobody.
+    pub running: bool,
 }
 
 pub fn addresses() -> Result<Vec<LocalAddress>, String> {
@@ -32,6 +35,9 @@ pub fn addresses() -> Result<Vec<LocalAddress>, String> {
             interface: entry.interface_name,
             address,
             up: entry.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP),
+            running: entry
+                .flags
+                .contains(nix::net::if_::InterfaceFlags::IFF_RUNNING),
         });
     }
     Ok(out)
@@ -46,6 +52,6 @@ mod tests {
         let list = addresses().unwrap();
         assert!(list
             .iter()
-            .any(|a| a.address == IpAddr::from([127, 0, 0, 1]) && a.up));
+            .any(|a| a.address == IpAddr::from([127, 0, 0, 1]) && a.up && a.running));
     }
 }

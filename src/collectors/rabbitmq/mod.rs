@@ -160,6 +160,7 @@ pub fn spawn(
             calls: BTreeMap::new(),
             probe_counts: ProbeCounts::default(),
             auth_failed: false,
+            local_node: None,
         }
         .run(tx.clone(), shutdown.clone()),
     )];
@@ -178,6 +179,9 @@ struct ClusterPoller {
     probe_counts: ProbeCounts,
     /// Whether the last poll failed on credentials (logged once per change, with a hint).
     auth_failed: bool,
+    /// The node name the local management API answered as last (logged at first and on change:
+    /// it is the RabbitMQ name of this node, whatever `node_name` says).
+    local_node: Option<String>,
 }
 
 impl ClusterPoller {
@@ -222,6 +226,7 @@ impl ClusterPoller {
             };
             let calls = self.calls.clone();
             self.log_credentials(&cluster);
+            self.log_local_node(&cluster);
             tx.update(|next| {
                 next.cluster = cluster;
                 if let Some(probe) = probe {
@@ -231,6 +236,22 @@ impl ClusterPoller {
             });
         }
         tracing::info!("rabbitmq poller stopped");
+    }
+
+    /// Log this node's RabbitMQ name (what the local management API answers as) when first seen
+    /// and when it changes.
+    fn log_local_node(&mut self, cluster: &ClusterPart) {
+        let Ok(state) = &cluster.outcome else { return };
+        let node = &state.overview.node;
+        if self.local_node.as_ref() == Some(node) {
+            return;
+        }
+        match self.local_node.replace(node.clone()) {
+            None => tracing::info!(node = %node, "rabbitmq: this node's name"),
+            Some(old) => {
+                tracing::warn!(old = %old, node = %node, "rabbitmq: this node's name changed")
+            }
+        }
     }
 
     async fn poll(&mut self) -> Result<ClusterState, ApiError> {
