@@ -142,6 +142,12 @@ impl Daemon {
     /// `toml` is the config file body; `listen.check = "127.0.0.1:0"` is added unless it names a
     /// check address itself.
     pub fn start(toml: &str) -> Daemon {
+        Daemon::start_under(&[], toml)
+    }
+
+    /// The same, run under `wrapper` (a command that execs the rest, e.g. `prlimit
+    /// --nofile=4096`), so the wrapper's limits apply to the daemon's own process.
+    pub fn start_under(wrapper: &[&str], toml: &str) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("clustercheckd.toml");
         let text = with_check_addr(toml);
@@ -155,7 +161,15 @@ impl Daemon {
         let log = dir.path().join("clustercheckd.log");
         let ready = dir.path().join("ready");
         let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(env!("CARGO_BIN_EXE_clustercheckd"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_clustercheckd")),
+        };
+        let child = command
             .arg("--config")
             .arg(&config)
             .arg("--ready-file")
@@ -203,6 +217,11 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The daemon's process id (the wrapper execs it, so it is the same process).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The check listener's address.
@@ -345,15 +364,12 @@ impl Server {
             .build()
             .expect("tokio runtime");
         let listeners = runtime.block_on(async {
-            let check = tokio::net::TcpListener::bind(config.listen.check)
-                .await
-                .expect("bind the check listener");
+            let check =
+                clustercheckd::http::bind(config.listen.check).expect("bind the check listener");
             let metrics = match config.listen.metrics {
-                Some(addr) => Some(
-                    tokio::net::TcpListener::bind(addr)
-                        .await
-                        .expect("bind the metrics listener"),
-                ),
+                Some(addr) => {
+                    Some(clustercheckd::http::bind(addr).expect("bind the metrics listener"))
+                }
                 None => None,
             };
             clustercheckd::Listeners { check, metrics }
