@@ -366,12 +366,10 @@ impl Server {
         let listeners = runtime.block_on(async {
             let check =
                 clustercheckd::http::bind(config.listen.check).expect("bind the check listener");
-            let metrics = match config.listen.metrics {
-                Some(addr) => {
-                    Some(clustercheckd::http::bind(addr).expect("bind the metrics listener"))
-                }
-                None => None,
-            };
+            let metrics = config
+                .listen
+                .metrics
+                .map(|addr| clustercheckd::http::bind(addr).expect("bind the metrics listener"));
             clustercheckd::Listeners { check, metrics }
         });
         let check = listeners.check.local_addr().expect("check address");
