@@ -582,6 +582,7 @@ async fn render(scenario: Scenario) -> String {
         Limits {
             header_read_timeout: Duration::from_secs(2),
             max_connections: 16,
+            max_connections_per_source: 16,
         },
         shutdown.clone(),
     ));

@@ -78,6 +78,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     let limits = Limits {
         header_read_timeout: config.listen.header_read_timeout,
         max_connections: config.listen.max_connections,
+        max_connections_per_source: config.listen.max_connections_per_source,
     };
     let watches = Watches {
         galera,

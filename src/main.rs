@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use clustercheckd::config::{Config, Overrides};
@@ -98,13 +97,11 @@ fn start(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let check = TcpListener::bind(config.listen.check)
-            .await
+        let check = clustercheckd::http::bind(config.listen.check)
             .with_context(|| format!("cannot listen on {} (listen.check)", config.listen.check))?;
         let metrics = match config.listen.metrics {
             Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
+                clustercheckd::http::bind(addr)
                     .with_context(|| format!("cannot listen on {addr} (listen.metrics)"))?,
             ),
             None => None,

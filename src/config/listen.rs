@@ -35,6 +35,11 @@ pub struct ListenConfig {
     /// At most this many connections are served at once per listener; further clients wait in
     /// the kernel's accept queue instead of exhausting file descriptors or memory. 1 to 65536.
     pub max_connections: usize,
+    /// At most this many of those connections from one source address; its further connections
+    /// are closed at once. One address holding slow or idle connections (slowloris) then cannot
+    /// starve the load balancers' checks. 1 to 65536; a value above `max_connections` means
+    /// no per-source limit.
+    pub max_connections_per_source: usize,
 }
 
 impl Default for ListenConfig {
@@ -44,6 +49,7 @@ impl Default for ListenConfig {
             metrics: None,
             header_read_timeout: Duration::from_secs(2),
             max_connections: 512,
+            max_connections_per_source: 64,
         }
     }
 }
@@ -54,6 +60,12 @@ impl ListenConfig {
             return Err(ConfigError::invalid(
                 "listen.max_connections",
                 "must be at least 1",
+            ));
+        }
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections_per_source) {
+            return Err(ConfigError::invalid(
+                "listen.max_connections_per_source",
+                format!("must be between 1 and {MAX_CONNECTIONS}"),
             ));
         }
         if self.max_connections > MAX_CONNECTIONS {

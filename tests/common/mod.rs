@@ -220,6 +220,11 @@ impl Daemon {
         }
     }
 
+    /// The daemon's process id (the wrapper execs it, so it is the same process).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The check listener's address.
     pub fn addr(&self) -> SocketAddr {
         self.check
@@ -360,17 +365,12 @@ impl Server {
             .build()
             .expect("tokio runtime");
         let listeners = runtime.block_on(async {
-            let check = tokio::net::TcpListener::bind(config.listen.check)
-                .await
-                .expect("bind the check listener");
-            let metrics = match config.listen.metrics {
-                Some(addr) => Some(
-                    tokio::net::TcpListener::bind(addr)
-                        .await
-                        .expect("bind the metrics listener"),
-                ),
-                None => None,
-            };
+            let check =
+                clustercheckd::http::bind(config.listen.check).expect("bind the check listener");
+            let metrics = config
+                .listen
+                .metrics
+                .map(|addr| clustercheckd::http::bind(addr).expect("bind the metrics listener"));
             clustercheckd::Listeners { check, metrics }
         });
         let check = listeners.check.local_addr().expect("check address");
