@@ -319,7 +319,11 @@ fn maintenance_file_drains_the_node() {
 fn wrong_password_is_503_saying_authentication_failed() {
     let _lock = ready();
     let daemon = Daemon::galera(1, "password = \"not-the-password\"");
-    let (answer, _) = daemon.wait_check(Duration::from_secs(5), "503 auth", unhealthy);
+    // Before the first poll the answer is 503 too ("no poll has completed yet"): wait for the
+    // poll's own verdict, not just any 503.
+    let (answer, _) = daemon.wait_check(Duration::from_secs(5), "503 auth", |a| {
+        a.status == 503 && a.body.contains("authentication failed")
+    });
     assert!(
         answer.body.contains("authentication failed"),
         "{}",
