@@ -372,6 +372,14 @@ fn status_page_gives_the_same_verdict_as_json() {
     assert!(galera["provider_version"]
         .as_str()
         .is_some_and(|v| !v.is_empty()));
+    // Galera's own name for the node (issue 9 item 3), shown and logged at the first answer.
+    let name = galera_sql(2, "SELECT @@GLOBAL.wsrep_node_name");
+    assert_eq!(galera["node_name"], name.trim());
+    let log = daemon.log_text();
+    assert!(
+        log.contains("this node's name in the cluster") && log.contains(name.trim()),
+        "{log}"
+    );
 }
 
 /// An nftables table dropping TCP traffic to and from one local port, deleted when dropped (also

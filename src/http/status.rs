@@ -54,6 +54,8 @@ fn galera_status(snapshot: &galera::GaleraSnapshot, state: &AppState, now: Insta
         section["cluster_status"] = json!(s.cluster_status.to_string());
         section["cluster_size"] = json!(s.cluster_size);
         section["provider_version"] = json!(s.provider_version);
+        // Galera's own name for this node (wsrep_node_name), which peers list in their members.
+        section["node_name"] = json!(s.node_name);
         section["wsrep"] = json!(s);
         section["members"] = json!(polled.members);
     }

@@ -184,6 +184,8 @@ struct Poller {
     next_connect: Option<(Instant, Duration, PollError)>,
     /// Whether the last poll failed on credentials (logged once per change, with a hint).
     auth_failed: bool,
+    /// The node's name as Galera knows it (wsrep_node_name), as last logged.
+    node_name: Option<String>,
     /// Metric-only fields already logged as unreadable: each is logged once, not every poll.
     dropped_logged: std::collections::HashSet<&'static str>,
 }
@@ -222,6 +224,7 @@ impl Poller {
             unreachable_since: now,
             next_connect: None,
             auth_failed: false,
+            node_name: None,
             dropped_logged: std::collections::HashSet::new(),
         }
     }
@@ -293,7 +296,7 @@ impl Poller {
             holds_ended: self.gate.holds_ended(),
             stats: self.stats.clone(),
         };
-        self.log_credentials(&snapshot);
+        self.log_credentials_and_name(&snapshot);
         snapshot
     }
 
@@ -435,9 +438,10 @@ impl Poller {
         })
     }
 
-    /// Wrong credentials need an operator, not a retry: say so once, with where to look. (The
+    /// Wrong credentials need an operator, not a retry: say so once, with where to look. The
+    /// node's Galera name (wsrep_node_name) is logged at the first answer and when it changes. (The
     /// verdict's transitions are logged by [`crate::transitions`] like every subsystem's.)
-    fn log_credentials(&mut self, snapshot: &GaleraSnapshot) {
+    fn log_credentials_and_name(&mut self, snapshot: &GaleraSnapshot) {
         let failed = matches!(snapshot.outcome, Err(PollError::AuthenticationFailed(_)));
         if failed && !self.auth_failed {
             if let Err(error) = &snapshot.outcome {
@@ -446,6 +450,14 @@ impl Poller {
             }
         }
         self.auth_failed = failed;
+        if let Ok(polled) = &snapshot.outcome {
+            let name = &polled.status.node_name;
+            if self.node_name.as_ref() != Some(name) {
+                tracing::info!(wsrep_node_name = %name, previous = ?self.node_name,
+                    "galera: this node's name in the cluster");
+                self.node_name = Some(name.clone());
+            }
+        }
     }
 }
 

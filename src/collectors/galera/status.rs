@@ -402,6 +402,7 @@ pub(crate) mod tests_support {
             ("WSREP_LOCAL_STATE", "4"),
             ("WSREP_LOCAL_STATE_COMMENT", "Synced"),
             ("WSREP_CLUSTER_STATUS", "Primary"),
+            ("WSREP_NODE_NAME", "node1"),
             ("WSREP_READY", "ON"),
             ("WSREP_CONNECTED", "ON"),
             ("WSREP_CLUSTER_SIZE", "3"),
