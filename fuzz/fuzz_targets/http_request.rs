@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use clustercheckd::config::Config;
-use clustercheckd::http::{check_router, AppState, Watches};
+use clustercheckd::http::{check_router, AppState, Pages, Watches};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use libfuzzer_sys::fuzz_target;
@@ -33,7 +33,7 @@ fn state() -> &'static AppState {
 fuzz_target!(|data: &[u8]| {
     runtime().block_on(async {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
-        let service = TowerToHyperService::new(check_router(state().clone(), true));
+        let service = TowerToHyperService::new(check_router(state().clone(), Pages::Here));
         let connection = hyper::server::conn::http1::Builder::new()
             .keep_alive(false)
             .serve_connection(TokioIo::new(server), service);
