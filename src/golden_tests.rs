@@ -193,24 +193,9 @@ fn pacemaker_failed(now: Instant) -> PacemakerSnapshot {
 
 // ---- RabbitMQ ----
 
+/// The same recorded node as the RabbitMQ verdict's unit tests use.
 fn rabbit_node(name: &str, kind: &str, running: bool) -> Node {
-    Node {
-        name: name.into(),
-        kind: kind.into(),
-        running,
-        partitions: vec![],
-        mem_alarm: false,
-        disk_free_alarm: false,
-        fd_used: running.then_some(42.0),
-        fd_total: running.then_some(20000.0),
-        sockets_used: running.then_some(1.0),
-        sockets_total: running.then_some(17910.0),
-        proc_used: running.then_some(387.0),
-        proc_total: running.then_some(1048576.0),
-        mem_used: running.then_some(140947456.0),
-        mem_limit: running.then_some(10110604083.0),
-        uptime: running.then_some(96806.0),
-    }
+    crate::health::rabbitmq::tests::node(name, kind, running)
 }
 
 fn rabbit_cluster() -> ClusterState {

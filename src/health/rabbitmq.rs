@@ -376,7 +376,7 @@ pub fn check_policies(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::collectors::rabbitmq::api::{Node, Overview};
     use std::sync::Arc;

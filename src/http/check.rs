@@ -81,14 +81,19 @@ fn disabled(check: &str) -> Response {
     )
 }
 
-/// A check answer: text/plain, and `Connection: close` because HAProxy opens a new connection per
-/// check and clustercheck always said so.
+/// A check answer: 200 or 503, as [`plain`] text.
 pub fn text(healthy: bool, body: String) -> Response {
     let status = if healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    plain(status, body)
+}
+
+/// A text/plain answer with `Connection: close`, because HAProxy opens a new connection per check
+/// and clustercheck always said so.
+pub fn plain(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -9,8 +9,9 @@
 
 use std::net::SocketAddr;
 
+use super::check::plain;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 /// Whether /status, /metrics and /ui are served on the check listener or moved to their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,17 +149,6 @@ pub fn method_not_allowed() -> Response {
     response
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
-    response
-}
-
-fn plain(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 

@@ -322,28 +322,20 @@ async fn read_ipaddr2(config: &PacemakerConfig, wanted: bool) -> Result<Vec<IpAd
     if !wanted {
         return Ok(Vec::new());
     }
-    let output = command::run(
-        &config.cibadmin_path,
-        &["--query", "--scope", "resources"],
-        &envs(config),
-        config.timeout,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    if !output.status.success() {
-        return Err(format!(
-            "cibadmin exited with {}: {}",
-            output.status,
-            output.stderr_line()
-        ));
-    }
-    resources::parse(&output.stdout).map_err(|e| e.to_string())
+    let xml = query_cib(config, "resources").await?;
+    resources::parse(&xml).map_err(|e| e.to_string())
 }
 
 async fn read_constraints(config: &PacemakerConfig) -> Result<Constraints, String> {
+    let xml = query_cib(config, "constraints").await?;
+    constraints::parse(&xml).map_err(|e| e.to_string())
+}
+
+/// One section of the CIB (`cibadmin --query --scope SCOPE`), or why it could not be read.
+async fn query_cib(config: &PacemakerConfig, scope: &str) -> Result<String, String> {
     let output = command::run(
         &config.cibadmin_path,
-        &["--query", "--scope", "constraints"],
+        &["--query", "--scope", scope],
         &envs(config),
         config.timeout,
     )
@@ -356,7 +348,7 @@ async fn read_constraints(config: &PacemakerConfig) -> Result<Constraints, Strin
             output.stderr_line()
         ));
     }
-    constraints::parse(&output.stdout).map_err(|e| e.to_string())
+    Ok(output.stdout)
 }
 
 /// crm_mon refused `--output-as`: a usage error with nothing on stdout.
