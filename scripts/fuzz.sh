@@ -20,6 +20,7 @@ seed() { # target, files...
 }
 seed crm_mon_xml tests/fixtures/pacemaker/*.crm_mon*.xml
 seed cib_constraints_xml tests/fixtures/pacemaker/*.constraints.xml
+seed cib_resources_xml tests/fixtures/pacemaker/*.resources.xml
 seed config_file config/clustercheckd.toml
 printf '[client]\nuser=clustercheck\npassword="p#w"\nsocket=/run/mysqld/mysqld.sock\n' > /tmp/fuzz-seed.cnf
 seed option_files /tmp/fuzz-seed.cnf
