@@ -20,7 +20,7 @@ use crate::collectors::galera::status::{tests_support::synced_rows, StatusRows};
 use crate::collectors::galera::{GaleraSnapshot, Member, Members, PollError, Polled};
 use crate::collectors::pacemaker::local::LocalAddress;
 use crate::collectors::pacemaker::PacemakerSnapshot;
-use crate::collectors::rabbitmq::api::{Alarm, ApiError, CallStats, Node, Overview, Policy};
+use crate::collectors::rabbitmq::api::{Alarm, ApiError, CallStats};
 use crate::collectors::rabbitmq::probe::ProbeOutcome;
 use crate::collectors::rabbitmq::queues::{QueueSummary, Rules, Scan};
 use crate::collectors::rabbitmq::{ClusterState, RabbitSnapshot};
@@ -193,35 +193,9 @@ fn pacemaker_failed(now: Instant) -> PacemakerSnapshot {
 
 // ---- RabbitMQ ----
 
-/// The same recorded node as the RabbitMQ verdict's unit tests use.
-fn rabbit_node(name: &str, kind: &str, running: bool) -> Node {
-    crate::health::rabbitmq::tests::node(name, kind, running)
-}
-
+/// The same recorded cluster as the RabbitMQ verdict's unit tests use.
 fn rabbit_cluster() -> ClusterState {
-    ClusterState {
-        overview: Overview {
-            cluster_name: "rabbit1@vm".into(),
-            rabbitmq_version: "3.10.8".into(),
-            erlang_version: "25.2.3".into(),
-            node: "rabbit1@vm".into(),
-        },
-        nodes: vec![
-            rabbit_node("rabbit1@vm", "disc", true),
-            rabbit_node("rabbit2@vm", "ram", true),
-            rabbit_node("rabbit3@vm", "ram", true),
-        ],
-        policies: vec![Policy {
-            name: "ha-all".into(),
-            vhost: "/".into(),
-            pattern: "^".into(),
-            apply_to: "all".into(),
-            definition: serde_json::json!({"ha-mode": "all"}),
-            priority: 0,
-        }],
-        alarms: vec![],
-        alarms_source: "health_check",
-    }
+    crate::health::rabbitmq::tests::state()
 }
 
 /// A queue listing as RabbitMQ 3.10 wrote it in the sandbox.

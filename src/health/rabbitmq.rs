@@ -401,7 +401,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn state() -> ClusterState {
+    /// A healthy 3-node cluster (one disc, two RAM nodes, ha-all) as the sandbox reports it.
+    pub(crate) fn state() -> ClusterState {
         ClusterState {
             overview: Overview {
                 cluster_name: "rabbit1@vm".into(),
