@@ -30,6 +30,8 @@ seed http_request /tmp/fuzz-seed.http /tmp/fuzz-seed2.http
 mkdir -p fuzz/corpus/galera_status_rows fuzz/corpus/rabbitmq_api_json fuzz/corpus/rabbitmq_queue_stream
 
 targets=$(cd fuzz && cargo +nightly fuzz list)
+# Runs per second depend on what else the machine does: the load is recorded beside the figures.
+load_at_start=$(cut -d' ' -f1 /proc/loadavg)
 results=$(mktemp)
 for target in $targets; do
   echo "==> fuzzing $target for ${seconds}s" >&2
@@ -52,7 +54,7 @@ begin='<!-- fuzz:begin -->'
 end='<!-- fuzz:end -->'
 {
   echo "$begin"
-  echo "Written by \`scripts/fuzz.sh $seconds\` on $(date -u +%Y-%m-%d) ($(nproc) cores, $(cd fuzz && cargo +nightly --version))."
+  echo "Written by \`scripts/fuzz.sh $seconds\` on $(date -u +%Y-%m-%d) ($(nproc) cores, 1-minute load $load_at_start at the start and $(cut -d' ' -f1 /proc/loadavg) at the end, $(cd fuzz && cargo +nightly --version))."
   echo
   echo "| target | time | runs | coverage (edges) | corpus files | result |"
   echo "|---|---|---|---|---|---|"
