@@ -917,13 +917,14 @@ fn live_vip_address_deleted_under_pacemaker_is_503_within_a_poll() {
     sandbox(&["pacemaker", "wait_idle"]);
     wait_for(&d, "/vip", SETTLE, |a| a.status == 200);
 
+    // The clock starts before the fault (the deletion happens inside `ip`), not after it.
+    let fault = Instant::now();
     let out = run("ip", &["addr", "del", &format!("{vip}/32"), "dev", &veth()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let fault = Instant::now();
     let answer = wait_for(&d, "/vip", Duration::from_secs(3), |a| a.status == 503);
     // Interval (1 s) + 1 s, the clock started at the fault.
     assert!(
