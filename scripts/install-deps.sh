@@ -17,7 +17,7 @@ PACKAGES=(
   rabbitmq-server
   pacemaker pacemaker-cli-utils pcs corosync resource-agents
   prometheus
-  iproute2 procps psmisc nftables
+  iproute2 procps psmisc nftables strace
   wrk curl jq chromium
 )
 

@@ -13,7 +13,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{request, Daemon, Server};
+use common::{request, Answer, Daemon, Server};
 
 const WITHOUT_DATABASE: &str =
     "[galera]\nsocket = \"/nonexistent/mysqld.sock\"\ninterval = \"200ms\"\n";
@@ -26,10 +26,61 @@ fn daemon_without_database(extra: &str) -> Daemon {
     Daemon::start(&format!("{WITHOUT_DATABASE}{extra}"))
 }
 
+/// Poll the check of `server` until `want(answer)`, at most `within`.
+fn wait_server(server: &Server, within: Duration, want: impl Fn(&Answer) -> bool) -> Answer {
+    let start = Instant::now();
+    loop {
+        let answer = server.check();
+        if want(&answer) {
+            return answer;
+        }
+        assert!(
+            start.elapsed() < within,
+            "not as expected within {within:?}; last answer: {answer:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Wait (at most `within`) until the daemon's log holds `text`.
+fn wait_log(daemon: &Daemon, within: Duration, text: &str) {
+    let start = Instant::now();
+    while !daemon.log_text().contains(text) {
+        assert!(
+            start.elapsed() < within,
+            "no {text:?} in the log within {within:?}:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Run the binary on `config` under `strace -f -e trace=bind,listen`; the exit status, stderr
+/// and the traced calls. strace is installed by scripts/install-deps.sh; without it this fails.
+fn traced_run(config: &std::path::Path, trace: &std::path::Path) -> (Option<i32>, String, String) {
+    let output = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=bind,listen", "-o"])
+        .arg(trace)
+        .arg(env!("CARGO_BIN_EXE_clustercheckd"))
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run strace (scripts/install-deps.sh installs it): {e}"));
+    let calls = std::fs::read_to_string(trace).expect("strace output");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        calls,
+    )
+}
+
 #[test]
 fn answers_options_get_head_on_any_path_in_http_1_0_and_1_1() {
     let server = server_without_database("");
-    std::thread::sleep(Duration::from_millis(500));
+    // The first poll's verdict, not the "no poll has completed yet" answer before it.
+    wait_server(&server, Duration::from_secs(3), |a| {
+        a.body.contains("database unreachable")
+    });
     for raw in [
         "OPTIONS / HTTP/1.0\r\n\r\n",
         "GET / HTTP/1.0\r\n\r\n",
@@ -70,34 +121,87 @@ fn client_closing_without_reading_does_not_disturb_the_next_check() {
 
 #[test]
 fn slow_client_is_cut_off_by_the_header_timeout_and_checks_keep_flowing() {
-    let server =
-        server_without_database("[listen]\nheader_read_timeout = \"500ms\"\nmax_connections = 4");
+    let server = server_without_database("[listen]\nheader_read_timeout = \"500ms\"");
     let mut slow = TcpStream::connect(server.check).expect("connect");
     slow.write_all(b"GET / HTTP/1.1\r\n").expect("partial head");
     slow.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     let start = Instant::now();
     let mut buffer = Vec::new();
-    let _ = slow.read_to_end(&mut buffer);
+    let read = slow.read_to_end(&mut buffer);
     let cut_after = start.elapsed();
+    // Closed by the server (end of file, not our 5 s read timeout), and by the header timeout:
+    // not before 500 ms, not long after.
+    assert!(read.is_ok(), "not closed by the server: {read:?}");
     assert!(
-        cut_after < Duration::from_secs(3),
-        "slow client held the connection {cut_after:?}"
+        cut_after >= Duration::from_millis(450) && cut_after < Duration::from_secs(3),
+        "slow client cut off after {cut_after:?}, header_read_timeout is 500 ms"
     );
+    assert_eq!(server.check().status, 503);
+}
 
-    // Hold every connection slot with silent clients: checks wait, then flow again as the
-    // header timeout frees the slots.
-    let hogs: Vec<TcpStream> = (0..4)
-        .map(|_| TcpStream::connect(server.check).expect("connect"))
-        .collect();
+/// `max_connections` is the bound on connections served at once: with every slot held by a
+/// silent client, a check is accepted by the kernel but not answered; when one slot frees, that
+/// same check is served. One slot fewer held, and a check is answered at once.
+#[test]
+fn check_beyond_max_connections_waits_for_a_slot_and_is_then_served() {
+    // A long header timeout, so the silent clients keep their slots for the whole test.
+    let server = server_without_database(
+        "[listen]\nheader_read_timeout = \"8s\"\nmax_connections = 2\n\
+         max_connections_per_source = 64",
+    );
+    wait_server(&server, Duration::from_secs(3), |a| {
+        a.body.contains("database unreachable")
+    });
+
+    // max_connections - 1 slots held: a check is still answered at once.
+    let first = TcpStream::connect(server.check).expect("connect");
     let answer = server.check();
-    assert_eq!(answer.status, 503);
+    assert_eq!(answer.status, 503, "{answer:?}");
     assert!(
-        answer.elapsed < Duration::from_secs(3),
-        "{:?}",
+        answer.elapsed < Duration::from_millis(500),
+        "with one of two slots held the check took {:?}",
         answer.elapsed
     );
-    drop(hogs);
+
+    // Every slot held: a check waits.
+    let second = TcpStream::connect(server.check).expect("connect");
+    let mut waiting = TcpStream::connect(server.check).expect("connect (the kernel accepts)");
+    waiting
+        .write_all(b"OPTIONS / HTTP/1.0\r\n\r\n")
+        .expect("send the check");
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .expect("read timeout");
+    let mut byte = [0u8; 1];
+    let early = waiting.read(&mut byte);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "a check beyond max_connections = 2 was answered while both slots were held: {early:?}"
+    );
+
+    // One slot frees: the waiting check is served, whole.
+    drop(first);
+    let freed = Instant::now();
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("read timeout");
+    let mut bytes = Vec::new();
+    waiting
+        .read_to_end(&mut bytes)
+        .expect("the waiting check is answered once a slot frees");
+    let served_after = freed.elapsed();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.starts_with("HTTP/1.0 503") || text.starts_with("HTTP/1.1 503"),
+        "{text}"
+    );
+    assert!(text.contains("database unreachable"), "{text}");
+    assert!(
+        served_after < Duration::from_secs(1),
+        "served {served_after:?} after a slot freed"
+    );
+    drop(second);
 }
 
 #[test]
@@ -161,14 +265,18 @@ fn daemon_on_port_0_reports_the_addresses_it_bound() {
 
 #[test]
 fn unreachable_database_is_503_within_an_interval_and_metrics_say_down() {
+    // The fault is there from the start: the clock starts with the daemon, and the first poll
+    // (at once, then every 200 ms) must name it within one interval plus 500 ms of slack.
+    let started = Instant::now();
     let server = server_without_database("");
-    std::thread::sleep(Duration::from_millis(600));
-    let answer = server.check();
+    let answer = wait_server(&server, Duration::from_secs(3), |a| {
+        a.body.contains("/nonexistent/mysqld.sock") || a.body.contains("No such file")
+    });
+    let took = started.elapsed();
     assert_eq!(answer.status, 503);
     assert!(
-        answer.body.contains("/nonexistent/mysqld.sock") || answer.body.contains("No such file"),
-        "{}",
-        answer.body
+        took < Duration::from_millis(200 + 500),
+        "unreachable named after {took:?}"
     );
     assert_eq!(
         server.metric("clustercheckd_collector_up{collector=\"galera\"}"),
@@ -184,15 +292,12 @@ fn unreachable_database_is_503_within_an_interval_and_metrics_say_down() {
 }
 
 /// A broken config stops start-up with exit code 2 and one line naming the key, before any port
-/// is bound.
+/// is bound: traced with strace, the process never calls bind(2) or listen(2).
 #[test]
 fn broken_config_exits_2_naming_the_key_before_binding() {
-    // The test holds the configured check port: a daemon that bound before validating would
-    // fail on it with exit code 1 (the last case shows that), not 2 naming the key.
-    let held = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    let port = held.local_addr().expect("held address").port();
     let dir = tempfile::tempdir().expect("temp dir");
-    let listen = format!("[listen]\ncheck = \"127.0.0.1:{port}\"\n");
+    let trace = dir.path().join("trace");
+    let listen = "[listen]\ncheck = \"127.0.0.1:0\"\n";
     for (body, key) in [
         (
             format!("{listen}[galera]\ninterval = \"often\"\n"),
@@ -219,30 +324,35 @@ fn broken_config_exits_2_naming_the_key_before_binding() {
         let config = dir.path().join("bad.toml");
         std::fs::write(&config, &body).expect("write config");
         let start = Instant::now();
-        let output = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .expect("run clustercheckd");
-        assert_eq!(output.status.code(), Some(2), "{body:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let (code, stderr, calls) = traced_run(&config, &trace);
+        assert_eq!(code, Some(2), "{body:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
         assert!(stderr.contains(key), "{body:?}: {stderr}");
-        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(
+            !calls.contains("bind(") && !calls.contains("listen("),
+            "{body:?}: a refused config bound a socket:\n{calls}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(10));
     }
-    // The control: a valid config on the held port gets as far as binding, and fails there.
+    // The control: the trace does show the bind of a valid config. Its port is held by the
+    // test, so the daemon fails right there (exit 1) instead of running.
+    let held = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = held.local_addr().expect("held address").port();
     let config = dir.path().join("valid.toml");
-    std::fs::write(&config, format!("{listen}{WITHOUT_DATABASE}")).expect("write config");
-    let output = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .expect("run clustercheckd");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    std::fs::write(
+        &config,
+        format!("[listen]\ncheck = \"127.0.0.1:{port}\"\n{WITHOUT_DATABASE}"),
+    )
+    .expect("write config");
+    let (code, stderr, calls) = traced_run(&config, &trace);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!("cannot listen on 127.0.0.1:{port} (listen.check)")),
         "{stderr}"
+    );
+    assert!(
+        calls.contains(&format!("sin_port=htons({port})")) && calls.contains("bind("),
+        "strace did not show the valid config's bind:\n{calls}"
     );
     drop(held);
 }
@@ -265,6 +375,12 @@ fn check_config_validates_and_exits() {
 fn sigterm_shuts_down_gracefully_and_frees_the_port() {
     let mut daemon = daemon_without_database("");
     assert_eq!(daemon.check().status, 503);
+    // While it lives, the daemon holds its port: nobody else can bind it.
+    let taken = TcpListener::bind(daemon.addr());
+    assert!(
+        matches!(&taken, Err(e) if e.kind() == std::io::ErrorKind::AddrInUse),
+        "the live daemon's port could be bound: {taken:?}"
+    );
     let status = daemon
         .terminate(Duration::from_secs(5))
         .expect("clustercheckd exits within 5 s of SIGTERM");
@@ -272,10 +388,106 @@ fn sigterm_shuts_down_gracefully_and_frees_the_port() {
     let log = daemon.log_text();
     assert!(log.contains("SIGTERM received"), "{log}");
     assert!(log.contains("clustercheckd stopped"), "{log}");
-    assert!(
-        TcpStream::connect(daemon.addr()).is_err(),
-        "port still open"
-    );
+    // Stopped, it has let go of the port: a restarted daemon (or anyone) can bind it at once.
+    let again = TcpListener::bind(daemon.addr())
+        .unwrap_or_else(|e| panic!("port {} still held after exit: {e}", daemon.addr()));
+    drop(again);
+}
+
+/// A request in flight when SIGTERM arrives (accepted, its head still arriving) is served whole,
+/// and then the daemon exits 0.
+#[test]
+fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
+    let mut daemon = daemon_without_database("");
+    let mut scrape = TcpStream::connect(daemon.addr()).expect("connect");
+    scrape
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .expect("first half of the request");
+    // Accepted and being read (the daemon answers another check after it).
+    assert_eq!(daemon.check().status, 503);
+    let signalled = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &daemon.pid().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(kill.success());
+    wait_log(&daemon, Duration::from_secs(3), "SIGTERM received");
+    scrape
+        .write_all(b"Accept: */*\r\n\r\n")
+        .expect("the rest of the request, after SIGTERM");
+    scrape
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let mut bytes = Vec::new();
+    scrape
+        .read_to_end(&mut bytes)
+        .expect("the in-flight request is answered");
+    let text = String::from_utf8_lossy(&bytes);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    assert!(head.starts_with("HTTP/1.1 200"), "{text}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())
+                .flatten()
+        })
+        .unwrap_or_else(|| panic!("no Content-Length: {head}"));
+    assert_eq!(body.len(), length, "the whole page: {body}");
+    assert!(body.contains("clustercheckd_galera_healthy"), "{body}");
+    let status = daemon
+        .terminate(Duration::from_secs(8))
+        .expect("clustercheckd exits after the drain");
+    assert!(status.success(), "exit status {status}");
+    assert!(signalled.elapsed() < Duration::from_secs(8));
+    assert!(daemon.log_text().contains("clustercheckd stopped"));
+}
+
+/// With `log.format = "json"` every line the daemon writes is one JSON object with a timestamp,
+/// a level, a target and a message; fields (the bound address) are keys of their own.
+#[test]
+fn json_log_format_writes_one_json_object_per_line() {
+    let mut daemon = daemon_without_database("[log]\nformat = \"json\"\nlevel = \"debug\"\n");
+    wait_server_daemon(&daemon);
+    let status = daemon
+        .terminate(Duration::from_secs(5))
+        .expect("clustercheckd exits within 5 s of SIGTERM");
+    assert!(status.success());
+    let log = daemon.log_text();
+    let mut messages = Vec::new();
+    for line in log.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}\n{log}"));
+        for key in ["timestamp", "level", "target", "message"] {
+            assert!(event[key].is_string(), "no {key} in {line}");
+        }
+        assert!(
+            ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
+                .contains(&event["level"].as_str().unwrap_or("")),
+            "{line}"
+        );
+        messages.push(event);
+    }
+    let listening = messages
+        .iter()
+        .find(|e| e["message"] == "clustercheckd listening")
+        .unwrap_or_else(|| panic!("no listening event:\n{log}"));
+    assert_eq!(listening["check"], daemon.addr().to_string(), "{listening}");
+    assert_eq!(listening["level"], "INFO");
+    for message in ["SIGTERM received; shutting down", "clustercheckd stopped"] {
+        assert!(
+            messages.iter().any(|e| e["message"] == message),
+            "no {message:?}:\n{log}"
+        );
+    }
+}
+
+/// Wait until the daemon has answered from its first poll.
+fn wait_server_daemon(daemon: &Daemon) {
+    daemon.wait_check(Duration::from_secs(3), "the first poll's 503", |a| {
+        a.body.contains("database unreachable")
+    });
 }
 
 /// "Not watched" must never read as healthy: a check whose subsystem is off answers 503.

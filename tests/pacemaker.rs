@@ -352,7 +352,15 @@ fn broken_crm_mon_reports_down_with_a_reason_and_galera_keeps_answering() {
             "expected <pacemaker-result>",
         ),
         (
-            script(dir.path(), "hanging", "sleep 29.5; echo never"),
+            // Each run records its own pid (the group it leads) and its child's.
+            script(
+                dir.path(),
+                "hanging",
+                &format!(
+                    "sleep 29.5 & echo \"$$ $!\" >> '{}'; wait; echo never",
+                    dir.path().join("hanging.pids").display()
+                ),
+            ),
             "did not finish within 1.0 s",
         ),
     ];
@@ -384,45 +392,142 @@ fn broken_crm_mon_reports_down_with_a_reason_and_galera_keeps_answering() {
         );
         assert!(galera.body.contains("Galera"), "{}", galera.body);
         if crm_mon.ends_with("hanging") {
-            // Two more polls time out; each kills its child's whole group (the shell and its
-            // sleep), so at most the current poll's sleep is alive.
-            std::thread::sleep(Duration::from_millis(2500));
-            let out = std::process::Command::new("pgrep")
-                .args(["-fc", "^sleep 29.5$"])
-                .output()
-                .expect("pgrep");
-            let alive: u32 = String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .parse()
-                .unwrap_or(0);
-            assert!(alive <= 1, "{alive} hung crm_mon children left running");
+            // Each timed-out poll killed its child's whole group: once a third run has started,
+            // the shells of the first two and the sleeps they started are gone.
+            let pids = dir.path().join("hanging.pids");
+            let start = Instant::now();
+            let runs = loop {
+                let runs: Vec<Vec<u32>> = std::fs::read_to_string(&pids)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(|l| {
+                        l.split_whitespace()
+                            .filter_map(|p| p.parse().ok())
+                            .collect()
+                    })
+                    .collect();
+                if runs.len() >= 3 {
+                    break runs;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(8),
+                    "fewer than three crm_mon runs: {runs:?}\n{}",
+                    d.log_text()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            for pid in runs[..2].iter().flatten() {
+                let start = Instant::now();
+                while !process_gone(*pid) {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(1),
+                        "pid {pid} of a timed-out crm_mon run is still running: {runs:?}"
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
         }
     }
 }
 
+/// No such process, or only its zombie (killed, not yet reaped by whoever adopted it).
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+/// Each of the signals that crm_mon does not know `--output-as` (Pacemaker 1.1) makes the
+/// daemon fall back to `--as-xml`, alone: one fake crm_mon per signal, each giving exactly that
+/// one (a usage exit code, or a stderr naming the option, or an unrecognized or unknown option).
+/// The control gives none of them and must not fall back. All cases run; the failures are listed.
 #[test]
 fn old_crm_mon_without_output_as_falls_back_to_as_xml() {
     let dir = tempfile::tempdir().expect("temp dir");
     let fixture = common::repo().join("tests/fixtures/pacemaker/live-healthy.crm_mon-legacy.xml");
-    // What Pacemaker 1.1's crm_mon does with an option it does not know.
-    let crm_mon = script(
-        dir.path(),
-        "crm_mon",
-        &format!(
-            "case \"$*\" in *--as-xml*) cat '{}';; *) echo \"crm_mon: unrecognized option '--output-as=xml'\" >&2; exit 64;; esac",
-            fixture.display()
+    let cases = [
+        (
+            "exit code 64 (CRM_EX_USAGE)",
+            "crm_mon: bad usage",
+            64,
+            true,
         ),
-    );
-    let d = with_crm_mon(&crm_mon);
-    wait_up(&d);
-    assert_eq!(
-        metric(
-            &d,
-            "clustercheckd_pacemaker_crm_mon_format{format=\"legacy\"}"
+        (
+            "stderr names output-as",
+            "crm_mon: --output-as: invalid argument",
+            1,
+            true,
         ),
-        Some(1.0)
-    );
-    assert_eq!(d.get("/pacemaker").status, 200);
+        (
+            "unrecognized option",
+            "crm_mon: unrecognized option '-X'",
+            1,
+            true,
+        ),
+        ("unknown option", "crm_mon: unknown option -- X", 1, true),
+        (
+            "control: no signal",
+            "crm_mon: Connection to cluster failed",
+            1,
+            false,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (i, (case, stderr, code, falls_back)) in cases.into_iter().enumerate() {
+        let legacy_used = dir.path().join(format!("legacy-used-{i}"));
+        let crm_mon = script(
+            dir.path(),
+            &format!("crm_mon-{i}"),
+            &format!(
+                "case \"$*\" in *--as-xml*) touch '{}'; cat '{}';; \
+                 *) echo \"{stderr}\" >&2; exit {code};; esac",
+                legacy_used.display(),
+                fixture.display()
+            ),
+        );
+        let d = with_crm_mon(&crm_mon);
+        if falls_back {
+            let start = Instant::now();
+            loop {
+                let legacy = metric(
+                    &d,
+                    "clustercheckd_pacemaker_crm_mon_format{format=\"legacy\"}",
+                );
+                let answer = d.get("/pacemaker");
+                if legacy == Some(1.0) && answer.status == 200 {
+                    break;
+                }
+                if start.elapsed() > Duration::from_secs(5) {
+                    failures.push(format!(
+                        "{case}: no fallback (legacy format {legacy:?}, /pacemaker {} {:?})",
+                        answer.status, answer.body
+                    ));
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        } else {
+            let answer = wait_for(&d, "/pacemaker", Duration::from_secs(5), |a| {
+                a.body.contains("exited with 1")
+            });
+            assert_eq!(answer.status, 503);
+            // Two more polls, and still never asked for --as-xml.
+            let polls = "clustercheckd_collector_poll_errors_total{collector=\"pacemaker\"}";
+            let first = metric(&d, polls).unwrap_or(0.0);
+            let start = Instant::now();
+            while metric(&d, polls).unwrap_or(0.0) < first + 2.0 {
+                assert!(start.elapsed() < Duration::from_secs(5), "{polls} stuck");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if legacy_used.exists() {
+                failures.push(format!("{case}: fell back to --as-xml without a signal"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 // --- the live sandbox cluster ------------------------------------------------------------------
@@ -812,13 +917,14 @@ fn live_vip_address_deleted_under_pacemaker_is_503_within_a_poll() {
     sandbox(&["pacemaker", "wait_idle"]);
     wait_for(&d, "/vip", SETTLE, |a| a.status == 200);
 
+    // The clock starts before the fault (the deletion happens inside `ip`), not after it.
+    let fault = Instant::now();
     let out = run("ip", &["addr", "del", &format!("{vip}/32"), "dev", &veth()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let fault = Instant::now();
     let answer = wait_for(&d, "/vip", Duration::from_secs(3), |a| a.status == 503);
     // Interval (1 s) + 1 s, the clock started at the fault.
     assert!(

@@ -162,12 +162,29 @@ mod tests {
         assert_eq!(err, ToolError::NotFound("/nonexistent/crm_mon".into()));
     }
 
+    /// No such process, or only its zombie (killed, not yet reaped by whoever adopted it).
+    fn gone(pid: &str) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+        }
+    }
+
     #[tokio::test]
     async fn hung_child_and_its_children_are_killed_at_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        // The shell, a background sleep and a foreground one, each recording its pid.
+        let script = format!(
+            "sleep 30 & a=$!; sleep 30 & echo \"$$ $a $!\" > '{}'; wait; echo never",
+            pids.display()
+        );
         let start = Instant::now();
         let err = run(
             Path::new("/bin/sh"),
-            &["-c", "sleep 30 & sleep 30; echo never"],
+            &["-c", &script],
             &[],
             Duration::from_millis(300),
         )
@@ -175,6 +192,19 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, ToolError::Timeout(..)), "{err}");
         assert!(start.elapsed() < Duration::from_secs(2));
+        let recorded = std::fs::read_to_string(&pids).unwrap();
+        let recorded: Vec<&str> = recorded.split_whitespace().collect();
+        assert_eq!(recorded.len(), 3, "{recorded:?}");
+        let killed = Instant::now();
+        for pid in &recorded {
+            while !gone(pid) {
+                assert!(
+                    killed.elapsed() < Duration::from_secs(1),
+                    "pid {pid} still running after the timeout ({recorded:?})"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
 
     #[tokio::test]
