@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Shared by the bench-* scripts: build the current code, describe the machine, and replace the
+script's own section of docs/benchmarks.md (between `<!-- NAME:begin -->` and `<!-- NAME:end -->`
+markers), so that every figure in that file comes from a script's run and none is typed by hand.
+
+Used from Python (`import benchlib`) and from shell scripts:
+
+    python3 scripts/benchlib.py build                 # cargo build --release, or exit non-zero
+    python3 scripts/benchlib.py machine [LOAD_BEFORE]   # one line: date, cores, load, shared?
+    python3 scripts/benchlib.py load                  # the 1-minute load average now
+    python3 scripts/benchlib.py write NAME FILE       # FILE's text becomes section NAME
+"""
+
+import datetime
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "benchmarks.md"
+HEADER = (
+    "# Benchmarks\n\n"
+    "Every section below is written by the script its first line names, between its markers: run\n"
+    "that command to reproduce it (on a quiet machine for comparable figures). Nothing here is\n"
+    "typed by hand.\n"
+)
+# A 1-minute load average above this fraction of the cores means something else was running.
+SHARED_LOAD = 0.5
+
+
+def build():
+    """Build the current code (release), so a run never measures a stale binary."""
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    return target / "release" / "clustercheckd"
+
+
+def load1():
+    return os.getloadavg()[0]
+
+
+def machine(load_before):
+    """Date, cores and load (before the run and at its end), saying plainly when the machine was
+    shared with other work."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cores = os.cpu_count()
+    load_end = load1()
+    line = (
+        f"{now}, {cores} cores (nproc), 1-minute load average {load_before:.2f} before the run and"
+        f" {load_end:.2f} at its end"
+    )
+    if max(load_before, load_end) > SHARED_LOAD * cores:
+        line += (
+            " — **a shared machine: other work was running**, so absolute figures are pessimistic;"
+            " rerun on a quiet machine to compare"
+        )
+    return line
+
+
+def commit():
+    out = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True
+    )
+    return out.stdout.strip() or "unknown"
+
+
+def write(name, section):
+    """Replace section NAME of docs/benchmarks.md (or append it) with `section`."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    text = DOC.read_text() if DOC.exists() else HEADER
+    block = f"{begin}\n{section.strip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(text)
+    print(f"wrote section {name} of {DOC}", file=sys.stderr)
+
+
+def percentile(sorted_values, p):
+    """Nearest-rank percentile of an ascending list (p in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, -(-len(sorted_values) * p // 100))
+    return sorted_values[int(rank) - 1]
+
+
+def status_kib(pid, field="VmRSS"):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def main(argv):
+    if argv[:1] == ["build"]:
+        print(build())
+    elif argv[:1] == ["load"]:
+        print(f"{load1():.2f}")
+    elif argv[:1] == ["machine"]:
+        print(machine(float(argv[1]) if len(argv) > 1 else load1()))
+    elif len(argv) == 3 and argv[0] == "write":
+        write(argv[1], Path(argv[2]).read_text())
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
