@@ -14,8 +14,10 @@ Used from Python (`import benchlib`) and from shell scripts:
 import datetime
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,6 +100,68 @@ def status_kib(pid, field="VmRSS"):
 
 def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+# Linux: let connect() choose the source port, so that a socket bound to an address (to spread
+# load over several loopback addresses) does not reserve a port before knowing the destination.
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+def http_check(target, source, request=b"GET / HTTP/1.1\r\nHost: check\r\nConnection: close\r\n\r\n",
+               timeout=3.0):
+    """One check on a new connection from `source` (an address, the port left to the kernel), as
+    HAProxy sends it: (seconds, HTTP status or None, error text or None)."""
+    started = time.perf_counter()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        s.bind((source, 0))
+        s.connect(target)
+        s.sendall(request)
+        answer = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        elapsed = time.perf_counter() - started
+        parts = answer.split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            return elapsed, None, f"not an HTTP answer: {answer[:40]!r}"
+        return elapsed, int(parts[1]), None
+    except OSError as e:
+        return time.perf_counter() - started, None, f"{type(e).__name__}: {e}"
+    finally:
+        s.close()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sandbox_env():
+    """scripts/sandbox/env.sh as a dict."""
+    out = subprocess.run(
+        ["bash", "-c", f"set -a && source {REPO}/scripts/sandbox/env.sh && env"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def sandbox(*args):
+    out = subprocess.run(
+        ["bash", str(REPO / "scripts" / "sandbox.sh"), *args], capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        sys.exit(f"scripts/sandbox.sh {' '.join(args)} failed:\n{out.stderr}")
+    return out.stdout.strip()
+
+
+def fmt_ms(seconds):
+    return f"{seconds * 1000:.2f} ms"
 
 
 def main(argv):
