@@ -90,8 +90,10 @@ def wrk(port, concurrency, duration):
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    found = re.search(r"(\d+) requests in", out)
+    requests = int(found.group(1)) if found else 0
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    rps = float(found.group(1)) if found else 0.0
     errors = 0
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
@@ -101,9 +103,11 @@ def wrk(port, concurrency, duration):
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         errors += int(non2xx.group(1))
+    if "50" not in latency:  # no request completed: wrk prints no distribution
+        errors = max(errors, 1)
     return {
-        "p50_ms": to_ms(latency["50"]),
-        "p99_ms": to_ms(latency["99"]),
+        "p50_ms": to_ms(latency["50"]) if "50" in latency else float("nan"),
+        "p99_ms": to_ms(latency["99"]) if "99" in latency else float("nan"),
         "requests": requests,
         "rps": rps,
         "errors": errors,
@@ -208,7 +212,7 @@ def main():
 
 
 def ratio(a, b):
-    return f"{a / b:.1f}x" if b else "n/a"
+    return f"{a / b:.1f}x" if b and a == a and b == b else "n/a"
 
 
 def render(args, load_before, ours, base, ours_rss, ours_hwm, base_rss, ours_idle, base_idle):
@@ -235,7 +239,7 @@ def render(args, load_before, ours, base, ours_rss, ours_hwm, base_rss, ours_idl
             f"| {c} | latency p50 | {o['p50_ms']:.3f} ms | {b['p50_ms']:.1f} ms | {ratio(b['p50_ms'], o['p50_ms'])} faster |",
             f"| {c} | latency p99 | {o['p99_ms']:.3f} ms | {b['p99_ms']:.1f} ms | {ratio(b['p99_ms'], o['p99_ms'])} faster |",
             f"| {c} | checks/s | {o['rps']:.0f} | {b['rps']:.0f} | {ratio(o['rps'], b['rps'])} more |",
-            f"| {c} | errors | {o['errors']} of {o['requests']} | {b['errors']} of {b['requests']} | |",
+            f"| {c} | errors (requests answered) | {o['errors']} ({o['requests']}) | {b['errors']} ({b['requests']}) | |",
             f"| {c} | CPU per check | {o['cpu_per_check_us']:.1f} µs | {b['cpu_per_check_us']:.0f} µs | {ratio(b['cpu_per_check_us'], o['cpu_per_check_us'])} less |",
             f"| {c} | new DB connections per 1000 checks | {o['conns_per_1000']:.1f} | {b['conns_per_1000']:.0f} | |",
         ]
