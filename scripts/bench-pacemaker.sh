@@ -156,7 +156,7 @@ pcmk_version=$(pacemakerd --version 2>/dev/null | head -n1)
 section=$(cat <<MD
 ## Pacemaker
 
-Command: \`scripts/bench-pacemaker.sh --duration $DURATION\` ($(python3 "$repo/scripts/benchlib.py" machine "$load_before"); commit $(git -C "$repo" describe --always --dirty)), $pcmk_version,
+Command: \`scripts/bench-pacemaker.sh --duration $DURATION\` ($(python3 "$repo/scripts/benchlib.py" machine "$load_before"); commit $(python3 "$repo/scripts/benchlib.py" commit)), $pcmk_version,
 live single-node sandbox cluster (3 resources: IPaddr2 vip, lb-haproxy clone, dummy), clustercheckd
 release build, prometheus-hacluster-exporter $hae_version. wrk, one connection, \`Connection: close\`,
 ${DURATION} s each, one after the other in the same run, each alone (the other stopped).

@@ -8,6 +8,7 @@ Used from Python (`import benchlib`) and from shell scripts:
     python3 scripts/benchlib.py build                 # cargo build --release, or exit non-zero
     python3 scripts/benchlib.py machine [LOAD_BEFORE]   # one line: date, cores, load, shared?
     python3 scripts/benchlib.py load                  # the 1-minute load average now
+    python3 scripts/benchlib.py commit                # the commit measured
     python3 scripts/benchlib.py write NAME FILE       # FILE's text becomes section NAME
 """
 
@@ -62,10 +63,15 @@ def machine(load_before):
 
 
 def commit():
-    out = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True
-    )
-    return out.stdout.strip() or "unknown"
+    """The commit measured, "+changes" when the code differs from it (this file's doc aside)."""
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip() or "unknown"
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--", ".", ":!docs/benchmarks.md"],
+        cwd=REPO, capture_output=True, text=True,
+    ).stdout.strip()
+    return head + (" with uncommitted changes" if changed else "")
 
 
 def write(name, section):
@@ -167,6 +173,8 @@ def fmt_ms(seconds):
 def main(argv):
     if argv[:1] == ["build"]:
         print(build())
+    elif argv[:1] == ["commit"]:
+        print(commit())
     elif argv[:1] == ["load"]:
         print(f"{load1():.2f}")
     elif argv[:1] == ["machine"]:
