@@ -370,7 +370,9 @@ def render(args, load_before, total, declared_s, daemon, narrow, ctl, full, pars
         "",
         f"- Memory: target (under {MEMORY_TARGET_MB} MB) **{'met' if memory_ok else 'NOT met'}**: "
         f"the daemon's peak RSS was {mb(daemon['hwm_kib']):.1f} MB while it read a "
-        f"{daemon['bytes'] / 1e6:.2f} MB listing of {total:,} queues.",
+        f"{daemon['bytes'] / 1e6:.2f} MB listing of {total:,} queues. The scan never holds the "
+        "listing: it cuts the JSON array into one queue entry at a time as chunks arrive "
+        "(src/collectors/rabbitmq/queues.rs), so memory does not grow with the number of queues.",
         f"- Time: target (scan under {TIME_TARGET_S} s) **{'met' if time_ok else 'NOT met'}**: median "
         f"scan {median_scan:.2f} s; the broker alone needs a median {broker_median:.2f} s for the "
         f"same request, so clustercheckd's own share is {median_scan - broker_median:+.2f} s.",
