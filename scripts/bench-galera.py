@@ -211,6 +211,10 @@ def main():
         benchlib.write("bench-galera", report)
 
 
+def ms(value, digits):
+    return f"{value:.{digits}f} ms" if value == value else "none completed"
+
+
 def ratio(a, b):
     return f"{a / b:.1f}x" if b and a == a and b == b else "n/a"
 
@@ -236,8 +240,8 @@ def render(args, load_before, ours, base, ours_rss, ours_hwm, base_rss, ours_idl
     for o, b in zip(ours, base):
         c = o["concurrency"]
         lines += [
-            f"| {c} | latency p50 | {o['p50_ms']:.3f} ms | {b['p50_ms']:.1f} ms | {ratio(b['p50_ms'], o['p50_ms'])} faster |",
-            f"| {c} | latency p99 | {o['p99_ms']:.3f} ms | {b['p99_ms']:.1f} ms | {ratio(b['p99_ms'], o['p99_ms'])} faster |",
+            f"| {c} | latency p50 | {ms(o['p50_ms'], 3)} | {ms(b['p50_ms'], 1)} | {ratio(b['p50_ms'], o['p50_ms'])} faster |",
+            f"| {c} | latency p99 | {ms(o['p99_ms'], 3)} | {ms(b['p99_ms'], 1)} | {ratio(b['p99_ms'], o['p99_ms'])} faster |",
             f"| {c} | checks/s | {o['rps']:.0f} | {b['rps']:.0f} | {ratio(o['rps'], b['rps'])} more |",
             f"| {c} | errors (requests answered) | {o['errors']} ({o['requests']}) | {b['errors']} ({b['requests']}) | |",
             f"| {c} | CPU per check | {o['cpu_per_check_us']:.1f} µs | {b['cpu_per_check_us']:.0f} µs | {ratio(b['cpu_per_check_us'], o['cpu_per_check_us'])} less |",
