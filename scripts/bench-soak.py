@@ -9,7 +9,8 @@ real sandbox, so every collector polls at its default interval: Galera node 1, R
 (nodes/policies and the queue scan), Pacemaker and the VIP. Then:
 
   1. calibration: the client's unpaced maximum on this machine for 5 s (what it sustains here);
-  2. warm-up: WARMUP s (default 10) at RATE checks/s (default 1000);
+     unless --rate is given, RATE is fixed at 75 % of it, rounded down to a multiple of 100;
+  2. warm-up: WARMUP s (default 10) at RATE checks/s;
   3. soak: DURATION s (default 60) at the same RATE.
 
 Each check is `GET /` on a new connection, as HAProxy sends it, from WORKERS processes (default
@@ -41,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
 
 SOURCES = [f"127.0.0.{i}" for i in range(10, 42)]
+AUTO_RATE = 0.75
 RSS_SLACK_KIB = 5 * 1024
 FD_SLACK = 2
 # The VIP is looked up within the pacemaker poll (getifaddrs), so it has no collector of its own.
@@ -161,7 +163,10 @@ class Sampler(threading.Thread):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rate", type=int, default=1000, help="checks per second (fixed)")
+    parser.add_argument(
+        "--rate", type=int, default=0,
+        help="checks per second, fixed for the run (default: 75%% of the calibrated maximum)",
+    )
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
@@ -211,6 +216,9 @@ def main():
         say("calibrating: the client unpaced for 5 s")
         calibration = load(target, args.workers, 0, 5)
         say(f"   {calibration['rate']:.0f} checks/s, {len(calibration['failures'])} failed")
+        args.chosen = not args.rate
+        if not args.rate:
+            args.rate = max(100, int(calibration["rate"] * AUTO_RATE) // 100 * 100)
 
         sampler = Sampler(daemon.pid, port)
         sampler.start()
@@ -259,8 +267,8 @@ def render(args, load_before, calibration, warm, soak, start, end, during, hwm, 
          abs(fd_delta) <= FD_SLACK),
         (f"the client kept the rate ({soak['rate']:.0f}/s of {args.rate}/s)", kept_up),
     ]
-    cmd = (f"scripts/bench-soak.py --rate {args.rate} --duration {args.duration} "
-           f"--warmup {args.warmup} --workers {args.workers}")
+    cmd = (f"scripts/bench-soak.py{'' if args.chosen else f' --rate {args.rate}'} "
+           f"--duration {args.duration} --warmup {args.warmup} --workers {args.workers}")
     answers = ", ".join(f"{k}: {v}" for k, v in sorted(soak["statuses"].items(), key=str))
     lines = [
         "## Soak",
@@ -276,7 +284,8 @@ def render(args, load_before, calibration, warm, soak, start, end, during, hwm, 
         "TIME_WAIT stays on its side; no client port ran out (a failure would be counted below).",
         f"Just before, the same client unpaced reached **{calibration['rate']:.0f} checks/s** on this "
         f"machine ({len(calibration['failures'])} failed): the soak rate is "
-        f"{args.rate / calibration['rate'] * 100:.0f} % of it.",
+        f"{args.rate / calibration['rate'] * 100:.0f} % of it"
+        + (" (chosen so: 75 %, rounded down to 100/s)." if args.chosen else " (given by --rate)."),
         "",
         "| | warm-up | soak |",
         "|---|---|---|",
