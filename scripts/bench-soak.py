@@ -9,7 +9,7 @@ real sandbox, so every collector polls at its default interval: Galera node 1, R
 (nodes/policies and the queue scan), Pacemaker and the VIP. Then:
 
   1. calibration: the client's unpaced maximum on this machine for 5 s (what it sustains here);
-     unless --rate is given, RATE is fixed at 75 % of it, rounded down to a multiple of 100;
+     unless --rate is given, RATE is fixed at 60 % of it, rounded down to a multiple of 100;
   2. warm-up: WARMUP s (default 10) at RATE checks/s;
   3. soak: DURATION s (default 60) at the same RATE.
 
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
 
 SOURCES = [f"127.0.0.{i}" for i in range(10, 42)]
-AUTO_RATE = 0.75
+AUTO_RATE = 0.6
 RSS_SLACK_KIB = 5 * 1024
 FD_SLACK = 2
 # The VIP is looked up within the pacemaker poll (getifaddrs), so it has no collector of its own.
@@ -165,7 +165,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--rate", type=int, default=0,
-        help="checks per second, fixed for the run (default: 75%% of the calibrated maximum)",
+        help="checks per second, fixed for the run (default: 60%% of the calibrated maximum)",
     )
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10)
@@ -285,7 +285,7 @@ def render(args, load_before, calibration, warm, soak, start, end, during, hwm, 
         f"Just before, the same client unpaced reached **{calibration['rate']:.0f} checks/s** on this "
         f"machine ({len(calibration['failures'])} failed): the soak rate is "
         f"{args.rate / calibration['rate'] * 100:.0f} % of it"
-        + (" (chosen so: 75 %, rounded down to 100/s)." if args.chosen else " (given by --rate)."),
+        + (" (chosen so: 60 %, rounded down to 100/s)." if args.chosen else " (given by --rate)."),
         "",
         "| | warm-up | soak |",
         "|---|---|---|",
