@@ -233,6 +233,7 @@ def main():
         sampler.stop.set()
         sampler.join(5)
         during = [s for s in sampler.samples if s[0] >= t0]
+        warm_samples = [s for s in sampler.samples if s[0] < t0]
         say(f"   {soak['rate']:.0f}/s, {len(soak['failures'])} failed; RSS {rss1} KiB, fds {fds1}")
         ok, text = scrape(port)
         errors_after = metric_values(text, "clustercheckd_collector_poll_errors_total") if ok else {}
@@ -243,7 +244,8 @@ def main():
         daemon.wait(timeout=10)
 
     section = render(
-        args, load_before, calibration, warm, soak, (rss0, fds0), (rss1, fds1), during, hwm,
+        args, load_before, calibration, warm, soak, (rss0, fds0), (rss1, fds1), during,
+        warm_samples, hwm,
         sampler, errors_before, errors_after, up_after,
     )
     print(section)
@@ -251,7 +253,7 @@ def main():
         benchlib.write("bench-soak", section)
 
 
-def render(args, load_before, calibration, warm, soak, start, end, during, hwm, sampler,
+def render(args, load_before, calibration, warm, soak, start, end, during, warm_samples, hwm, sampler,
            errors_before, errors_after, up_after):
     rss_delta = end[0] - start[0]
     fd_delta = end[1] - start[1]
@@ -298,6 +300,9 @@ def render(args, load_before, calibration, warm, soak, start, end, during, hwm, 
         f"| checks sent over 100 ms late | {warm['late']} | {soak['late']} |",
         f"| daemon RSS at the end | {start[0] / 1024:.2f} MiB | {end[0] / 1024:.2f} MiB "
         f"(range over the soak {rss_range[0] / 1024:.2f}-{rss_range[1] / 1024:.2f}, peak of the run {hwm / 1024:.2f}) |",
+        f"| daemon RSS, lowest over the last 10 s (a leak would raise it too) "
+        f"| {min((s[1] for s in warm_samples[-10:]), default=0) / 1024:.2f} MiB "
+        f"| {min((s[1] for s in during[-10:]), default=0) / 1024:.2f} MiB |",
         f"| daemon open descriptors at the end | {start[1]} | {end[1]} (range {fd_range[0]}-{fd_range[1]}) |",
         "",
         f"/metrics scrapes: {sampler.scrapes}, {sampler.scrape_failures} failed. Collector poll errors during "
