@@ -12,7 +12,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  mariadb-server mariadb-client galera-4 rsync
+  mariadb-server mariadb-client mariadb-backup galera-4 rsync
   haproxy socat
   rabbitmq-server
   pacemaker pacemaker-cli-utils pcs corosync resource-agents

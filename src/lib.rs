@@ -14,6 +14,7 @@ pub mod health;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod transitions;
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use clustercheckd::config::{Config, Overrides};
@@ -48,10 +48,31 @@ struct Flags {
     /// written whole (through a rename) only after binding, so its presence means "listening".
     #[arg(long, value_name = "PATH")]
     ready_file: Option<PathBuf>,
+    /// Without a subcommand: run the daemon.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Galera's wsrep_notify_cmd: hand the event to the daemon's galera.notify_socket (`notify
+    /// --socket PATH`, then Galera's own --status, --uuid, --primary, --members, --index).
+    /// Reads no config file, never waits, always exits 0. See `clustercheckd notify --help`.
+    #[command(disable_help_flag = true)]
+    Notify {
+        /// Everything after `notify`, read leniently: unknown options are ignored, so no
+        /// server version can make it fail.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 fn main() -> ExitCode {
     let flags = Flags::parse();
+    if let Some(Command::Notify { args }) = &flags.command {
+        clustercheckd::notify::main(args);
+        return ExitCode::SUCCESS;
+    }
     let overrides = Overrides {
         node_name: flags.node_name,
         check_listen: flags.listen,

@@ -15,6 +15,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("transitions", &["config", "collectors", "health"]),
     ("http", &["config", "collectors", "health", "metrics"]),
     ("logging", &["config"]),
+    // `clustercheckd notify`: the client end of the Galera collector's notify socket.
+    ("notify", &["collectors"]),
     // The crate root (lib.rs, main.rs) wires everything; the golden files test sees what users
     // see, through every layer.
     (
@@ -27,6 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "transitions",
             "http",
             "logging",
+            "notify",
         ],
     ),
     (

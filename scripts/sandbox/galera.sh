@@ -20,7 +20,9 @@
 # Node N (1..3): SQL port GALERA_SQL_PORT_BASE+N, gmcast GALERA_GCOMM_PORT_BASE+N, IST
 # GALERA_IST_PORT_BASE+N, rsync SST GALERA_SST_PORT_BASE+N. Files under $SANDBOX_DIR/galera/nodeN:
 #   my.cnf (server config, read with --defaults-file), data/ (datadir, grastate.dat), mysqld.sock,
-#   mariadbd.pid, error.log, check.cnf (the check user's [client] defaults file).
+#   mariadbd.pid, error.log, check.cnf (the check user's [client] defaults file), notify.sh (the
+#   node's wsrep_notify_cmd: appends each event to notify.log, then chains to `clustercheckd
+#   notify --socket $SANDBOX_DIR/clustercheckd/nodeN.notify.sock`, which the demo daemon listens on).
 # mariadbd is started directly (no mysqld_safe), as root with user=mysql so it drops to `mysql`
 # (the rsync SST daemon then runs as mysql too). Root logs in over the socket (unix_socket auth).
 
@@ -82,9 +84,29 @@ wsrep_sst_method=rsync
 wsrep_sst_receive_address=127.0.0.1:$((GALERA_SST_PORT_BASE + n))
 wsrep_provider_options="gmcast.listen_addr=tcp://127.0.0.1:$((GALERA_GCOMM_PORT_BASE + n));ist.recv_addr=127.0.0.1:$((GALERA_IST_PORT_BASE + n));gcache.size=32M"
 wsrep_slave_threads=2
+# Read-only at run time (SET GLOBAL fails with error 1238): it must be here before mysqld starts.
+wsrep_notify_cmd=$d/notify.sh
 EOF
   mv "$d/my.cnf.new" "$d/my.cnf"
   chmod 0644 "$d/my.cnf"
+  _g_write_notify_script "$n"
+}
+
+# Node N's wsrep_notify_cmd, as a deployment would chain an existing notify script: record the
+# event (what Galera notifies on is documented in docs/failover.md from these logs), then hand it
+# to the local clustercheckd. `exec` keeps the exit code clustercheckd's, which is always 0.
+_g_write_notify_script() {
+  local n=$1 d bin; d=$(_g_dir "$n")
+  bin=${CLUSTERCHECKD_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/target/release/clustercheckd}
+  cat >"$d/notify.sh.new" <<EOF
+#!/bin/sh
+# wsrep_notify_cmd of sandbox Galera node$n, written by scripts/sandbox/galera.sh. Runs as mysql.
+echo "\$(date +%s.%N) \$*" >>"$d/notify.log" 2>/dev/null
+[ -x "$bin" ] || exit 0
+exec "$bin" notify --socket "$SANDBOX_DIR/clustercheckd/node$n.notify.sock" "\$@"
+EOF
+  chmod 0755 "$d/notify.sh.new"
+  mv "$d/notify.sh.new" "$d/notify.sh"
 }
 
 # _g_pid N: pid of node N's mariadbd (found by its --defaults-file), empty when not running.

@@ -72,6 +72,11 @@ poll_section! {
         /// Also read mysql.wsrep_cluster_members (needs SELECT on it; skipped when not granted).
         pub read_members: bool,
         pub compat: Compat,
+        /// A unix datagram socket the daemon creates (mode 0666, so mysqld's user can write to
+        /// it) for `clustercheckd notify`, run by Galera as `wsrep_notify_cmd`: each event makes
+        /// the poller poll at once (at most one such poll per 100 ms). A notification never
+        /// decides a verdict by itself; the poll it triggers does. Unset (the default): off.
+        pub notify_socket: Option<PathBuf>,
         /// Where and as whom to connect: the keys above merged over `defaults_file`, resolved
         /// once by `Config::load`. `Some` exactly when the section is enabled (a disabled
         /// section's defaults file is never read).
@@ -105,6 +110,7 @@ impl Default for GaleraConfig {
             recovery_max_hold: Duration::from_secs(30),
             read_members: true,
             compat: Compat::Native,
+            notify_socket: None,
             endpoint: None,
         };
         // Enabled by default, so resolved by default: with no defaults file and no keys, the
@@ -177,6 +183,16 @@ impl GaleraConfig {
                 "galera.socket_candidates",
                 "must list at least one socket (or set galera.socket or galera.host)",
             ));
+        }
+        if let Some(path) = &self.notify_socket {
+            // Relative to what? The daemon's working directory is not mysqld's, and
+            // wsrep_notify_cmd must name the same file.
+            if !path.is_absolute() || path.file_name().is_none() {
+                return Err(ConfigError::invalid(
+                    "galera.notify_socket",
+                    "must be an absolute path to a file",
+                ));
+            }
         }
         if self.recovery_max_hold > MAX_RECOVERY_HOLD {
             return Err(ConfigError::invalid(
@@ -369,6 +385,21 @@ mod tests {
             err.contains(&format!("{}:2:", env.path().display())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn relative_notify_socket_is_refused() {
+        let galera = GaleraConfig {
+            notify_socket: Some("run/notify.sock".into()),
+            ..GaleraConfig::default()
+        };
+        let err = galera.validate().unwrap_err().to_string();
+        assert!(err.contains("galera.notify_socket"), "{err}");
+        let galera = GaleraConfig {
+            notify_socket: Some("/run/clustercheckd/notify.sock".into()),
+            ..GaleraConfig::default()
+        };
+        assert!(galera.validate().is_ok());
     }
 
     #[test]

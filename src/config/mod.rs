@@ -636,6 +636,7 @@ mod tests {
             "recovery_max_hold",
             "read_members",
             "compat",
+            "notify_socket",
             "crm_mon_path",
             "cibadmin_path",
             "crm_node_path",

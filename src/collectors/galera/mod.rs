@@ -9,6 +9,11 @@
 //! `mysql.wsrep_cluster_members`, the member list is read too, and marked stale when the node is
 //! outside the Primary component (the table is not updated there).
 //!
+//! Besides the interval, two events make it poll at once (at most one such early poll per
+//! [`MIN_EARLY_SPACING`]): Galera's own notifications, when `notify_socket` is set ([`notify`]),
+//! and the server closing the idle connection, e.g. when mysqld is killed ([`watch`]). Either way
+//! only the poll decides what is published.
+//!
 //! It also keeps the post-outage history ([`recovery`]): whether the node is inside a hold-down
 //! after an outage longer than evs.suspect_timeout. "Healthy" is decided in
 //! [`crate::health::galera`]; this module only observes and publishes.
@@ -20,14 +25,16 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{watch as channel, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::collectors::{publisher, CollectorStats, Feed, Publisher, Ticker};
 use crate::config::{DbAddress, DbEndpoint, GaleraConfig};
 
+pub mod notify;
 pub mod recovery;
 pub mod status;
+pub mod watch;
 
 use recovery::{GateEvent, Hold, HoldsEnded, RecoveryGate};
 
@@ -62,6 +69,11 @@ const MEMBERS_UNAVAILABLE_CODES: [u16; 2] = [1142, 1146];
 /// Reconnect attempts back off up to this long, so a server that is down for hours is not
 /// hammered every interval, yet a restarted one is back within a few seconds.
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Polls triggered by an event (a notification, the connection closing) come at most this often:
+/// a burst of notifications (a view change sends several) costs one or two polls, and whoever can
+/// write the notify socket cannot make the server answer more than 10 extra polls a second.
+pub const MIN_EARLY_SPACING: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PollError {
@@ -152,7 +164,7 @@ impl GaleraSnapshot {
     }
 }
 
-pub type GaleraWatch = watch::Receiver<Arc<GaleraSnapshot>>;
+pub type GaleraWatch = channel::Receiver<Arc<GaleraSnapshot>>;
 
 /// Start the poll loop; it stops when `shutdown` is cancelled.
 pub fn spawn(
@@ -162,9 +174,34 @@ pub fn spawn(
 ) -> (Feed<GaleraSnapshot>, tokio::task::JoinHandle<()>) {
     let now = Instant::now();
     let (tx, feed) = publisher(GaleraSnapshot::initial(now));
+    // Bound before the first poll, so no event after start-up is missed. A socket that cannot be
+    // created costs the early polls, not the check: say so loudly and poll on the interval.
+    let trigger = Arc::new(Notify::new());
+    let listener = config.notify_socket.as_ref().and_then(|path| {
+        notify::listen(path, trigger.clone(), shutdown.clone())
+            .map_err(|error| {
+                tracing::error!(%error, "galera: notifications are off; polling on the interval only")
+            })
+            .ok()
+    });
     let poller = Poller::new(config, endpoint, now);
-    let handle = tokio::spawn(poller.run(tx, shutdown));
+    let handle = tokio::spawn(async move {
+        poller
+            .run(tx, shutdown, listener.is_some().then_some(trigger))
+            .await;
+        if let Some(listener) = listener {
+            let _ = listener.await;
+        }
+    });
     (feed, handle)
+}
+
+/// Why a poll runs.
+#[derive(Debug)]
+enum Cause {
+    Tick,
+    Notified,
+    Closed(watch::Closed),
 }
 
 struct Poller {
@@ -177,6 +214,8 @@ struct Poller {
     answered: Option<PathBuf>,
     endpoint_text: String,
     conn: Option<Conn>,
+    /// Fires when the server closes `conn` between polls; dropped with it.
+    watch: Option<watch::ConnWatch>,
     members_readable: bool,
     gate: RecoveryGate,
     stats: CollectorStats,
@@ -218,6 +257,7 @@ impl Poller {
             candidates,
             answered: None,
             conn: None,
+            watch: None,
             members_readable: true,
             gate: RecoveryGate::default(),
             stats: CollectorStats::new(),
@@ -229,14 +269,57 @@ impl Poller {
         }
     }
 
-    async fn run(mut self, tx: Publisher<GaleraSnapshot>, shutdown: CancellationToken) {
+    async fn run(
+        mut self,
+        tx: Publisher<GaleraSnapshot>,
+        shutdown: CancellationToken,
+        trigger: Option<Arc<Notify>>,
+    ) {
         tracing::info!(endpoint = %self.endpoint_text, interval = ?self.config.interval,
-            timeout = ?self.config.timeout, "galera poller started");
+            timeout = ?self.config.timeout, notify = trigger.is_some(), "galera poller started");
         let mut ticker = Ticker::new(self.config.interval);
-        while ticker.tick(&shutdown).await {
+        let mut last_early: Option<Instant> = None;
+        loop {
+            let cause = tokio::select! {
+                running = ticker.tick(&shutdown) => match running {
+                    true => Cause::Tick,
+                    false => break,
+                },
+                () = notified(trigger.as_deref()) => Cause::Notified,
+                closed = closed(self.watch.as_ref()) => Cause::Closed(closed),
+            };
+            if !matches!(cause, Cause::Tick) {
+                if let Some(at) = last_early {
+                    tokio::select! {
+                        () = tokio::time::sleep_until((at + MIN_EARLY_SPACING).into()) => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+                let now = Instant::now();
+                last_early = Some(now);
+                match cause {
+                    // A notification says the server is there: try it now, back-off or not
+                    // (the spacing above still bounds the attempts).
+                    Cause::Notified => {
+                        if let Some((at, _, _)) = &mut self.next_connect {
+                            *at = now;
+                        }
+                    }
+                    Cause::Closed(how) => {
+                        tracing::info!(
+                            ?how,
+                            "galera: the server closed the connection; polling now"
+                        );
+                        // Its socket stays readable until the poll: do not wake on it again.
+                        self.watch = None;
+                    }
+                    Cause::Tick => {}
+                }
+            }
             let snapshot = self.poll().await;
             tx.publish(snapshot);
         }
+        self.watch = None;
         if let Some(conn) = self.conn.take() {
             // Say goodbye politely, but never let a hung server hold up shutdown.
             let _ = tokio::time::timeout(self.config.timeout, conn.disconnect()).await;
@@ -281,6 +364,7 @@ impl Poller {
                 self.gate.failed();
                 if !matches!(error, PollError::BackingOff(..)) {
                     // Any failure may have left the connection mid-protocol: start afresh.
+                    self.watch = None;
                     self.conn = None;
                     self.schedule_reconnect(finished, error.clone());
                 }
@@ -389,12 +473,27 @@ impl Poller {
     /// Open a connection: to the one configured address, or to the first socket candidate whose
     /// server reports wsrep_on=ON (a plain MariaDB on the other path must not be judged).
     async fn connect(&mut self) -> Result<Conn, PollError> {
+        let before = watch::sockets();
+        let (conn, peer) = self.open().await?;
+        self.watch = before.and_then(|before| watch::ConnWatch::find(&before, &peer));
+        Ok(conn)
+    }
+
+    /// The connection, and the address it goes to (for [`watch`]).
+    async fn open(&mut self) -> Result<(Conn, watch::Peer), PollError> {
         if !self.candidates {
             let (_, opts) = self
                 .targets
                 .first()
                 .ok_or_else(|| PollError::Unreachable("no address to connect to".into()))?;
-            return Conn::new(opts.clone()).await.map_err(classify);
+            let peer = match opts.socket() {
+                Some(path) => watch::Peer::Unix(PathBuf::from(path)),
+                None => watch::Peer::Tcp {
+                    host: opts.ip_or_hostname().to_owned(),
+                    port: opts.tcp_port(),
+                },
+            };
+            return Ok((Conn::new(opts.clone()).await.map_err(classify)?, peer));
         }
         let mut tried = Vec::new();
         let mut auth = None;
@@ -417,7 +516,7 @@ impl Poller {
                             "galera: socket candidate answered with wsrep_on=ON; using it");
                         self.answered = Some(path.clone());
                     }
-                    return Ok(conn);
+                    return Ok((conn, watch::Peer::Unix(path.clone())));
                 }
                 Err(error) => {
                     tracing::debug!(socket = %path.display(), %error, "galera: socket candidate refused");
@@ -483,6 +582,22 @@ fn log_gate_event(event: &GateEvent) {
             "galera hold-down reached recovery_max_hold without a new cluster configuration or a \
              steady old one; released"
         ),
+    }
+}
+
+/// Resolves when the listener passes a notification on; never without a listener.
+async fn notified(trigger: Option<&Notify>) {
+    match trigger {
+        Some(trigger) => trigger.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the idle connection is closed; never without a watch.
+async fn closed(watch: Option<&watch::ConnWatch>) -> watch::Closed {
+    match watch {
+        Some(watch) => watch.closed().await,
+        None => std::future::pending().await,
     }
 }
 
