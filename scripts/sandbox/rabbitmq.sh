@@ -548,7 +548,10 @@ rabbitmq_policy_restore() {
 # 10,000 take minutes (declaring without ha-all was 4 times faster; the mirroring is the cost).
 rabbitmq_make_queues() {
   _rmq_n "${1:-}"
-  local n=$1 count=${2:-} prefix=${3:-sandbox-q} f t0 from to chunk=1000
+  # Imports of 250 queues: the management listener drops a request that runs past its idle
+  # timeout (seen with 1000-queue imports on a loaded machine: "Empty reply from server"), and an
+  # import is idempotent, so a dropped one is sent again.
+  local n=$1 count=${2:-} prefix=${3:-sandbox-q} f t0 from to chunk=250 try
   [[ "$count" =~ ^[0-9]+$ ]] || die "usage: rabbitmq make_queues N COUNT [PREFIX]"
   f=$(mktemp)
   t0=$(date +%s%N)
@@ -560,8 +563,11 @@ rabbitmq_make_queues() {
         awk '{ printf "%s{\"name\":\"%s\",\"vhost\":\"/\",\"durable\":true,\"auto_delete\":false,\"arguments\":{}}", (NR>1?",":""), $0 }'
       printf ']}'
     } >"$f"
-    RMQ_API_TIMEOUT=600 _rmq_api "$n" POST definitions -o /dev/null --data-binary "@$f" ||
-      { rm -f "$f"; die "rabbitmq: definitions import of queues $from..$to failed"; }
+    for try in 1 2 3; do
+      RMQ_API_TIMEOUT=600 _rmq_api "$n" POST definitions -o /dev/null --data-binary "@$f" && break
+      [ "$try" -lt 3 ] || { rm -f "$f"; die "rabbitmq: definitions import of queues $from..$to failed 3 times"; }
+      log "rabbitmq: definitions import of queues $from..$to failed; sending it again"
+    done
     [ "$count" -le "$chunk" ] || log "rabbitmq: $to/$count queues declared ($(( ($(date +%s%N) - t0) / 1000000000 )) s)"
   done
   rm -f "$f"
