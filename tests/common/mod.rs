@@ -371,7 +371,13 @@ impl Server {
                 .listen
                 .metrics
                 .map(|addr| clustercheckd::http::bind(addr).expect("bind the metrics listener"));
-            clustercheckd::Listeners { check, metrics }
+            let web = clustercheckd::http::web::Web::from_config(&config)
+                .unwrap_or_else(|e| panic!("web config refused: {e}"));
+            clustercheckd::Listeners {
+                check,
+                metrics,
+                web,
+            }
         });
         let check = listeners.check.local_addr().expect("check address");
         let metrics = listeners
