@@ -149,6 +149,15 @@ impl Daemon {
 
     /// The same, run as `WRAPPER... clustercheckd --config FILE` (e.g. in its own namespace).
     pub fn start_wrapped(toml: &str, wrapper: &[&str]) -> Daemon {
+        Self::start_full(toml, wrapper, &[])
+    }
+
+    /// The same with extra command-line arguments after `--config FILE`.
+    pub fn start_with_args(toml: &str, args: &[&std::ffi::OsStr]) -> Daemon {
+        Self::start_full(toml, &[], args)
+    }
+
+    fn start_full(toml: &str, wrapper: &[&str], args: &[&std::ffi::OsStr]) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("clustercheckd.toml");
         let text = with_check_addr(toml);
@@ -175,6 +184,7 @@ impl Daemon {
             .arg(&config)
             .arg("--ready-file")
             .arg(&ready)
+            .args(args)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(log_file)
