@@ -123,6 +123,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
             )));
         }
         (Some(listener), None) => {
+            http::web::log_hangups(shutdown.clone());
             tasks.push(tokio::spawn(http::serve(
                 listener,
                 http::pages_router(state),
@@ -133,7 +134,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         // Config validation refuses a web config without listen.metrics: the check port never
         // gets TLS or auth, which HAProxy's checks could not pass.
         (None, Some(_)) => tracing::error!("web config ignored: there is no metrics listener"),
-        (None, None) => {}
+        (None, None) => http::web::log_hangups(shutdown.clone()),
     }
     for task in tasks {
         let _ = task.await;

@@ -504,17 +504,31 @@ fn refused(toml: &str, web: &str) -> (Option<i32>, String) {
     .expect("write config");
     let web_file = dir.path().join("web.yml");
     std::fs::write(&web_file, web).expect("write web config");
-    let output = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
+    let stderr_path = dir.path().join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
         .arg("--config")
         .arg(&config)
         .arg("--web.config.file")
         .arg(&web_file)
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+        .spawn()
         .expect("run clustercheckd");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    // A daemon that accepted the config would run forever: bounded, then killed (code None).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    (code, stderr)
 }
 
 #[test]

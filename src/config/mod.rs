@@ -541,6 +541,7 @@ mod tests {
             "level",
             "check",
             "metrics",
+            "web_config_file",
             "header_read_timeout",
             "max_connections",
             "enabled",

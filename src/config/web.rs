@@ -411,6 +411,17 @@ mod tests {
         }
     }
 
+    /// config/web-config.yml, the operators' example, parses.
+    #[test]
+    fn the_example_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/web-config.yml");
+        let text = std::fs::read_to_string(path).expect("config/web-config.yml");
+        let config = parse_ok(&text);
+        let tls = config.tls.expect("tls_server_config");
+        assert_eq!(tls.client_auth, ClientAuth::RequireAndVerifyClientCert);
+        assert!(config.users.contains_key("prometheus"));
+    }
+
     #[test]
     fn a_bad_hash_is_not_echoed() {
         let err = parse_err("basic_auth_users:\n  prometheus: hunter2\n");

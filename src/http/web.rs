@@ -212,6 +212,23 @@ impl Web {
     }
 }
 
+/// Without a web config, SIGHUP (`systemctl reload`) is logged and otherwise ignored: its default
+/// action would end the daemon, and HAProxy would mark the node down until it restarted.
+pub fn log_hangups(shutdown: CancellationToken) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = hangups.recv() => tracing::info!("SIGHUP received: no web config to reload"),
+            }
+        }
+    });
+}
+
 /// Read the web config and the files it names; the stamps are taken first, so a change made
 /// while reading is seen at the next poll.
 fn load_active(path: &Path, shared: &Shared) -> Result<(Active, Vec<Stamp>), WebError> {
@@ -572,6 +589,26 @@ mod tests {
         )
         .await;
         assert_eq!(cached.ok(), Some(true));
+    }
+
+    /// bcrypt runs one at a time: while the slot is taken, an uncached check waits for it.
+    #[tokio::test]
+    async fn bcrypt_checks_queue_for_the_one_slot() {
+        let auth = auth(&[("prometheus", "s3cret")]);
+        let held = auth
+            .shared
+            .bcrypt_slot
+            .clone()
+            .try_acquire_owned()
+            .expect("slot");
+        let waiting = tokio::time::timeout(
+            Duration::from_millis(300),
+            auth.allows(Some(&basic("prometheus", "s3cret"))),
+        )
+        .await;
+        assert!(waiting.is_err(), "checked without the slot: {waiting:?}");
+        drop(held);
+        assert!(auth.allows(Some(&basic("prometheus", "s3cret"))).await);
     }
 
     #[test]
