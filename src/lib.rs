@@ -32,6 +32,9 @@ use crate::transitions::Histories;
 pub struct Listeners {
     pub check: TcpListener,
     pub metrics: Option<TcpListener>,
+    /// The loaded web config (TLS, basic auth) for the metrics listener, if one is configured:
+    /// loaded before binding ([`http::web::Web::from_config`]), so a bad one stops start-up.
+    pub web: Option<http::web::Web>,
 }
 
 /// Run the collectors and the listeners until `shutdown` is cancelled.
@@ -108,13 +111,31 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         limits,
         shutdown.clone(),
     )));
-    if let Some(listener) = listeners.metrics {
-        tasks.push(tokio::spawn(http::serve(
-            listener,
-            http::pages_router(state),
-            limits,
-            shutdown.clone(),
-        )));
+    match (listeners.metrics, listeners.web) {
+        (Some(listener), Some(web)) => {
+            let (handle, watcher) = web.start(shutdown.clone());
+            tasks.push(watcher);
+            tasks.push(tokio::spawn(http::serve_web(
+                listener,
+                http::pages_router(state),
+                limits,
+                handle,
+                shutdown.clone(),
+            )));
+        }
+        (Some(listener), None) => {
+            http::web::log_hangups(shutdown.clone());
+            tasks.push(tokio::spawn(http::serve(
+                listener,
+                http::pages_router(state),
+                limits,
+                shutdown.clone(),
+            )));
+        }
+        // Config validation refuses a web config without listen.metrics: the check port never
+        // gets TLS or auth, which HAProxy's checks could not pass.
+        (None, Some(_)) => tracing::error!("web config ignored: there is no metrics listener"),
+        (None, None) => http::web::log_hangups(shutdown.clone()),
     }
     for task in tasks {
         let _ = task.await;

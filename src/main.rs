@@ -33,6 +33,11 @@ struct Flags {
     /// Address of a separate /metrics and /status listener (listen.metrics).
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<String>,
+    /// A web config file (the YAML format Prometheus exporters share: tls_server_config,
+    /// basic_auth_users) for the metrics listener, which it requires (listen.web_config_file).
+    /// Re-read on change or SIGHUP.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    web_config_file: Option<String>,
     /// This node's Pacemaker node name (node_name; default: unset, each cluster is asked).
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
@@ -77,11 +82,21 @@ fn main() -> ExitCode {
         node_name: flags.node_name,
         check_listen: flags.listen,
         metrics_listen: flags.metrics_listen,
+        web_config_file: flags.web_config_file,
         log_format: flags.log_format,
         log_level: flags.log_level,
     };
     let config = match Config::load(flags.config.as_deref(), &overrides) {
         Ok(config) => config,
+        Err(error) => {
+            eprintln!("clustercheckd: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    // The web config and the certificates it names are read before anything is bound, like the
+    // rest of the configuration.
+    let web = match clustercheckd::http::web::Web::from_config(&config) {
+        Ok(web) => web,
         Err(error) => {
             eprintln!("clustercheckd: {error}");
             return ExitCode::from(EXIT_CONFIG);
@@ -99,7 +114,7 @@ fn main() -> ExitCode {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-    match start(config, flags.ready_file.as_deref()) {
+    match start(config, web, flags.ready_file.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -109,7 +124,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn start(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()> {
+fn start(
+    config: Config,
+    web: Option<clustercheckd::http::web::Web>,
+    ready_file: Option<&Path>,
+) -> anyhow::Result<()> {
     // A file left by an earlier run must not announce this one before it has bound anything.
     if let Some(path) = ready_file {
         match std::fs::remove_file(path) {
@@ -152,7 +171,16 @@ fn start(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()> {
         }
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        clustercheckd::run(config, Listeners { check, metrics }, shutdown).await;
+        clustercheckd::run(
+            config,
+            Listeners {
+                check,
+                metrics,
+                web,
+            },
+            shutdown,
+        )
+        .await;
         tracing::info!("clustercheckd stopped");
         Ok(())
     })

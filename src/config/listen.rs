@@ -2,6 +2,7 @@
 //! hostile client from starving HAProxy's checks.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -28,6 +29,12 @@ pub struct ListenConfig {
     /// Optional separate listener for /metrics, /status and /ui. When set, the check listener
     /// serves only checks, so a heavy scrape can never queue in front of a health check.
     pub metrics: Option<SocketAddr>,
+    /// A web config file (`--web.config.file`, the YAML format Prometheus exporters share: TLS
+    /// and basic auth) for the metrics listener, which it therefore requires: the check port
+    /// stays plain, unauthenticated HTTP because that is what HAProxy's `option httpchk` speaks.
+    /// Read at start (a bad file stops start-up) and again on change or SIGHUP (a bad new file
+    /// is logged and the old one kept). See [`super::web`].
+    pub web_config_file: Option<PathBuf>,
     /// A client must send its whole request head within this time, or it is disconnected: a
     /// slow or hostile client cannot hold a connection slot that HAProxy needs. At most 5 min.
     #[serde(with = "humantime_serde")]
@@ -47,6 +54,7 @@ impl Default for ListenConfig {
         Self {
             check: SocketAddr::from(([0, 0, 0, 0], 9200)),
             metrics: None,
+            web_config_file: None,
             header_read_timeout: Duration::from_secs(2),
             max_connections: 512,
             max_connections_per_source: 64,
@@ -91,6 +99,13 @@ impl ListenConfig {
             return Err(ConfigError::invalid(
                 "listen.metrics",
                 "must differ from listen.check (leave it unset to serve everything on one port)",
+            ));
+        }
+        if self.web_config_file.is_some() && self.metrics.is_none() {
+            return Err(ConfigError::invalid(
+                "listen.web_config_file",
+                "needs listen.metrics (--metrics-listen): TLS and basic auth apply to the \
+                 metrics listener, and the check port stays plain HTTP for HAProxy",
             ));
         }
         Ok(())

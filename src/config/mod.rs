@@ -37,6 +37,7 @@ mod pacemaker;
 mod rabbitmq;
 mod secret;
 mod vip;
+pub mod web;
 
 pub use galera::{
     Compat, DbAddress, DbEndpoint, GaleraConfig, DEFAULT_SOCKET_CANDIDATES, MAX_RECOVERY_HOLD,
@@ -51,6 +52,7 @@ pub use poll::{
 pub use rabbitmq::{ExpectedPolicy, RabbitmqConfig, RabbitmqCredentials};
 pub use secret::Secret;
 pub use vip::{VipConfig, VipEntry};
+pub use web::{WebConfig, WebConfigError};
 
 /// Prefix of the environment variables; nesting uses a double underscore:
 /// `CLUSTERCHECKD_GALERA__INTERVAL=2s` sets `[galera] interval`.
@@ -99,6 +101,7 @@ pub struct Overrides {
     pub node_name: Option<String>,
     pub check_listen: Option<String>,
     pub metrics_listen: Option<String>,
+    pub web_config_file: Option<String>,
     pub log_format: Option<String>,
     pub log_level: Option<String>,
 }
@@ -156,6 +159,7 @@ impl Config {
             ("node_name", &overrides.node_name),
             ("listen.check", &overrides.check_listen),
             ("listen.metrics", &overrides.metrics_listen),
+            ("listen.web_config_file", &overrides.web_config_file),
             ("log.format", &overrides.log_format),
             ("log.level", &overrides.log_level),
         ];
@@ -617,6 +621,7 @@ mod tests {
             "level",
             "check",
             "metrics",
+            "web_config_file",
             "header_read_timeout",
             "max_connections",
             "enabled",

@@ -44,6 +44,7 @@ mod pages;
 pub mod paths;
 mod status;
 mod ui;
+pub mod web;
 
 /// Everything a handler may read. Cheap to clone.
 #[derive(Clone)]
@@ -242,6 +243,33 @@ pub async fn serve(
     limits: Limits,
     shutdown: CancellationToken,
 ) {
+    serve_with(listener, router, limits, None, shutdown).await
+}
+
+/// [`serve`] with the web config's TLS and basic auth (the metrics listener only: the check port
+/// stays plain HTTP for HAProxy). Each connection gets the TLS config current at its accept; the
+/// TLS handshake must finish within `header_read_timeout`, like a request head.
+pub async fn serve_web(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    web: web::WebHandle,
+    shutdown: CancellationToken,
+) {
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        web.clone(),
+        web::require_auth,
+    ));
+    serve_with(listener, router, limits, Some(web), shutdown).await
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    web: Option<web::WebHandle>,
+    shutdown: CancellationToken,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let sources = Arc::new(Sources::default());
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -286,7 +314,29 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let tls = web.as_ref().and_then(web::WebHandle::tls);
+        let builder = builder.clone();
+        let connection = async move {
+            match tls {
+                None => builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                    .is_ok(),
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                            .is_ok(),
+                        // A failed handshake (no or a bad client certificate, a plain-HTTP
+                        // client) is the client's to see; rustls has sent it an alert.
+                        _ => false,
+                    }
+                }
+            }
+        };
         tokio::spawn(async move {
             // Errors here are the client's doing (reset, closed early, timed out): nothing to log
             // per connection on a port that is polled several times a second.

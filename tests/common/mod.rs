@@ -149,7 +149,7 @@ impl Daemon {
 
     /// The same, run as `WRAPPER... clustercheckd --config FILE` (e.g. in its own namespace).
     pub fn start_wrapped(toml: &str, wrapper: &[&str]) -> Daemon {
-        Self::start_owned(toml, wrapper, None)
+        Self::start_full(toml, wrapper, &[], None)
     }
 
     /// The same, run as the OS user `user` with its supplementary groups (as a service
@@ -167,10 +167,20 @@ impl Daemon {
         ]
         .map(String::from);
         let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-        Self::start_owned(toml, &wrapper, Some((uid, gid)))
+        Self::start_full(toml, &wrapper, &[], Some((uid, gid)))
     }
 
-    fn start_owned(toml: &str, wrapper: &[&str], owner: Option<(u32, u32)>) -> Daemon {
+    /// The same with extra command-line arguments after `--config FILE`.
+    pub fn start_with_args(toml: &str, args: &[&std::ffi::OsStr]) -> Daemon {
+        Self::start_full(toml, &[], args, None)
+    }
+
+    fn start_full(
+        toml: &str,
+        wrapper: &[&str],
+        args: &[&std::ffi::OsStr],
+        owner: Option<(u32, u32)>,
+    ) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("clustercheckd.toml");
         let text = with_check_addr(toml);
@@ -201,6 +211,7 @@ impl Daemon {
             .arg(&config)
             .arg("--ready-file")
             .arg(&ready)
+            .args(args)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -420,7 +431,13 @@ impl Server {
                 .listen
                 .metrics
                 .map(|addr| clustercheckd::http::bind(addr).expect("bind the metrics listener"));
-            clustercheckd::Listeners { check, metrics }
+            let web = clustercheckd::http::web::Web::from_config(&config)
+                .unwrap_or_else(|e| panic!("web config refused: {e}"));
+            clustercheckd::Listeners {
+                check,
+                metrics,
+                web,
+            }
         });
         let check = listeners.check.local_addr().expect("check address");
         let metrics = listeners
