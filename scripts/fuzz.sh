@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Run every fuzz target for a bounded time and record the runs in docs/reliability.md.
 #
-#   scripts/fuzz.sh [SECONDS_PER_TARGET]      (default 60; not part of the test command)
+#   scripts/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]   (default 60 s, every target; not in CI)
 #
+# With TARGETs, only their rows of the table are rewritten (e.g. a target added later); every
+# row says when and under which load it was run.
 # Needs the nightly toolchain (rustup) and cargo-fuzz (`cargo install cargo-fuzz`, done here when
 # missing). Seeds come from what real servers printed (tests/fixtures, tests/golden), so the
 # fuzzer starts from valid inputs. A crash stops the run with the input under
@@ -30,12 +32,13 @@ printf 'GET /vip/vip HTTP/1.1\r\nHost: x\r\n\r\n' > /tmp/fuzz-seed2.http
 seed http_request /tmp/fuzz-seed.http /tmp/fuzz-seed2.http
 mkdir -p fuzz/corpus/galera_status_rows fuzz/corpus/rabbitmq_api_json fuzz/corpus/rabbitmq_queue_stream
 
-targets=$(cd fuzz && cargo +nightly fuzz list)
-# Runs per second depend on what else the machine does: the load is recorded beside the figures.
-load_at_start=$(cut -d' ' -f1 /proc/loadavg)
+shift || true
+targets=${*:-$(cd fuzz && cargo +nightly fuzz list)}
 results=$(mktemp)
 for target in $targets; do
   echo "==> fuzzing $target for ${seconds}s" >&2
+  # Runs per second depend on what else the machine does: the load is recorded beside them.
+  load=$(cut -d' ' -f1 /proc/loadavg)
   log=$(mktemp)
   status=ok
   # -max_total_time bounds the run; -rss_limit_mb keeps a runaway input from eating the machine.
@@ -45,35 +48,36 @@ for target in $targets; do
   runs=$(grep -Eo 'Done [0-9]+ runs' "$log" | tail -1 | grep -Eo '[0-9]+' || echo "?")
   cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1 | grep -Eo '[0-9]+' || echo "?")
   corpus=$(find "fuzz/corpus/$target" -type f | wc -l)
-  echo "| \`$target\` | ${seconds} s | $runs | $cov | $corpus | $status |" >> "$results"
+  echo "| \`$target\` | $(date -u +%Y-%m-%d) | $load | ${seconds} s | $runs | $cov | $corpus | $status |" >> "$results"
   tail -3 "$log" >&2
   rm -f "$log"
 done
 
 doc=docs/reliability.md
-begin='<!-- fuzz:begin -->'
-end='<!-- fuzz:end -->'
-{
-  echo "$begin"
-  echo "Written by \`scripts/fuzz.sh $seconds\` on $(date -u +%Y-%m-%d) ($(nproc) cores, 1-minute load $load_at_start at the start and $(cut -d' ' -f1 /proc/loadavg) at the end, $(cd fuzz && cargo +nightly --version))."
-  echo
-  echo "| target | time | runs | coverage (edges) | corpus files | result |"
-  echo "|---|---|---|---|---|---|"
-  cat "$results"
-  echo "$end"
-} > /tmp/fuzz-section.md
-if [ -f "$doc" ] && grep -q "$begin" "$doc"; then
-  python3 - "$doc" /tmp/fuzz-section.md "$begin" "$end" <<'PY'
-import sys
-doc, section, begin, end = sys.argv[1:]
-text = open(doc).read()
-new = open(section).read().rstrip("\n")
+python3 - "$doc" "$results" "$(nproc)" "$(cd fuzz && cargo +nightly --version)" <<'PY'
+import re, sys
+doc, results, cores, toolchain = sys.argv[1:]
+begin, end = "<!-- fuzz:begin -->", "<!-- fuzz:end -->"
+text = open(doc).read() if __import__("os").path.exists(doc) else "# Reliability\n"
+if begin not in text:
+    text = text.rstrip("\n") + f"\n\n## Fuzzing\n\n{begin}\n{end}\n"
 i, j = text.index(begin), text.index(end) + len(end)
-open(doc, "w").write(text[:i] + new + text[j:])
+target = lambda row: row.split("|")[1].strip()
+# Rows of earlier runs stay unless this run measured their target again.
+rows = {target(r): r for r in text[i:j].splitlines() if r.startswith("| `")}
+rows.update({target(r): r for r in open(results).read().splitlines() if r.startswith("| `")})
+section = "\n".join([
+    begin,
+    f"Written by `scripts/fuzz.sh` ({cores} cores, {toolchain}); each row is one bounded run of one",
+    "target, with the date and the machine's 1-minute load when it started.",
+    "",
+    "| target | run on | load | time | runs | coverage (edges) | corpus files | result |",
+    "|---|---|---|---|---|---|---|---|",
+    *[rows[k] for k in sorted(rows)],
+    end,
+])
+open(doc, "w").write(text[:i] + section + text[j:])
 PY
-else
-  { [ -f "$doc" ] || printf '# Reliability\n\n'; printf '\n## Fuzzing\n\n'; cat /tmp/fuzz-section.md; } >> "$doc"
-fi
 rm -f "$results"
 grep -q CRASH "$doc" && { echo "fuzz: a target crashed; see $doc" >&2; exit 1; }
 echo "fuzz: no crash; results in $doc" >&2
