@@ -191,7 +191,7 @@ fn grow_sst_payload() {
             "INSERT INTO ccd_faults.sst_payload (pad) \
              SELECT CONCAT(RANDOM_BYTES(1024), RANDOM_BYTES(1024), RANDOM_BYTES(1024), \
              RANDOM_BYTES(1024), RANDOM_BYTES(1024), RANDOM_BYTES(1024), RANDOM_BYTES(1024), \
-             RANDOM_BYTES(832)) FROM seq_1_to_1000",
+             RANDOM_BYTES(832)) FROM ccd_faults.seq_1_to_1000",
         );
     }
 }
