@@ -9,14 +9,15 @@ clustercheckd (target/release/clustercheckd, answering from memory) and the base
 connection, as xinetd + clustercheck do). For each, wrk opens a new connection per request
 (`Connection: close`), as HAProxy does, at concurrency 1, 16 and 64, and we record latency p50/p99,
 checks per second, errors, CPU per check, new database connections per 1000 checks, RSS and idle
-CPU. Results go to docs/benchmarks.md (section "Galera check") unless --no-write.
+CPU. Each side is measured alone: clustercheckd is stopped (its polling too) before the baseline
+is measured. The current code is built first (cargo build --release). Results go to
+docs/benchmarks.md (section between `<!-- bench-galera:begin/end -->`) unless --no-write.
 
 Needs the sandbox (`scripts/sandbox.sh up galera`), wrk and socat (scripts/install-deps.sh).
 All traffic goes to 127.0.0.1.
 """
 
 import argparse
-import datetime
 import os
 import re
 import shutil
@@ -26,6 +27,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SANDBOX = REPO / "scripts" / "sandbox.sh"
@@ -86,8 +90,10 @@ def wrk(port, concurrency, duration):
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    found = re.search(r"(\d+) requests in", out)
+    requests = int(found.group(1)) if found else 0
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    rps = float(found.group(1)) if found else 0.0
     errors = 0
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
@@ -97,9 +103,11 @@ def wrk(port, concurrency, duration):
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         errors += int(non2xx.group(1))
+    if "50" not in latency:  # no request completed: wrk prints no distribution
+        errors = max(errors, 1)
     return {
-        "p50_ms": to_ms(latency["50"]),
-        "p99_ms": to_ms(latency["99"]),
+        "p50_ms": to_ms(latency["50"]) if "50" in latency else float("nan"),
+        "p99_ms": to_ms(latency["99"]) if "99" in latency else float("nan"),
         "requests": requests,
         "rps": rps,
         "errors": errors,
@@ -147,8 +155,8 @@ def main():
     for tool in ("wrk", "socat"):
         if not shutil.which(tool):
             die(f"{tool} is missing: run scripts/install-deps.sh")
-    binary = REPO / "target" / "release" / "clustercheckd"
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+    load_before = benchlib.load1()
+    binary = benchlib.build()
     sandbox("up", "galera")
     defaults = sandbox("galera", "defaults_file", "1").strip()
 
@@ -181,40 +189,50 @@ def main():
         ours_rows = measure("clustercheckd", ours.pid, ours_port, args.duration, False)
         ours_rss = rss_kib(ours.pid) / 1024
         ours_hwm = rss_kib(ours.pid, "VmHWM") / 1024
+        # Stop clustercheckd (and its once-a-second poll of node 1) before measuring the peer.
+        ours.send_signal(signal.SIGTERM)
+        ours.wait(timeout=10)
         # socat reaps each forked check, so its children's CPU lands in its cutime/cstime.
         base_rows = measure("fork-per-check", base.pid, base_port, args.duration, True)
         base_rss = rss_kib(base.pid) / 1024
         time.sleep(3)  # let the last forked checks finish and be reaped
         base_idle = idle_cpu_percent(base.pid, 5, True)
     finally:
-        ours.send_signal(signal.SIGTERM)
+        if ours.poll() is None:
+            ours.send_signal(signal.SIGTERM)
+            ours.wait(timeout=10)
         os.killpg(base.pid, signal.SIGTERM)
-        ours.wait(timeout=10)
 
-    report = render(args, ours_rows, base_rows, ours_rss, ours_hwm, base_rss, ours_idle, base_idle)
+    report = render(
+        args, load_before, ours_rows, base_rows, ours_rss, ours_hwm, base_rss, ours_idle, base_idle
+    )
     print(report)
     if not args.no_write:
-        write_section(report)
+        benchlib.write("bench-galera", report)
+
+
+def ms(value, digits):
+    return f"{value:.{digits}f} ms" if value == value else "none completed"
 
 
 def ratio(a, b):
-    return f"{a / b:.1f}x" if b else "n/a"
+    return f"{a / b:.1f}x" if b and a == a and b == b else "n/a"
 
 
-def render(args, ours, base, ours_rss, ours_hwm, base_rss, ours_idle, base_idle):
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load = os.getloadavg()[0]
+def render(args, load_before, ours, base, ours_rss, ours_hwm, base_rss, ours_idle, base_idle):
     lines = [
         "## Galera check",
         "",
-        f"Command: `scripts/bench-galera.py --duration {args.duration}` "
-        f"({now}, {os.cpu_count()} cores, load average {load:.1f} at the end).",
+        f"Command: `scripts/bench-galera.py --duration {args.duration} --idle {args.idle}` "
+        f"({benchlib.machine(load_before)}; commit {benchlib.commit()}).",
         "",
         "Both serve HAProxy-style checks for sandbox Galera node 1 in the same run; wrk opens a new",
         "connection per request (`Connection: close`), as HAProxy does. The baseline forks a shell",
         "script that runs the mysql client per check (socat standing in for xinetd, without",
         "xinetd's 50 connections/s cut-off). CPU per check counts the daemon (clustercheckd) or",
-        "socat and every forked check (baseline).",
+        "socat and every forked check (baseline). clustercheckd is stopped, polling included,",
+        "before the baseline is measured. Errors count wrk's socket errors (connect, read, write,",
+        "timeout) and answers other than 2xx/3xx.",
         "",
         "| concurrency | measure | clustercheckd | fork-per-check | ratio |",
         "|---|---|---|---|---|",
@@ -222,10 +240,10 @@ def render(args, ours, base, ours_rss, ours_hwm, base_rss, ours_idle, base_idle)
     for o, b in zip(ours, base):
         c = o["concurrency"]
         lines += [
-            f"| {c} | latency p50 | {o['p50_ms']:.3f} ms | {b['p50_ms']:.1f} ms | {ratio(b['p50_ms'], o['p50_ms'])} faster |",
-            f"| {c} | latency p99 | {o['p99_ms']:.3f} ms | {b['p99_ms']:.1f} ms | {ratio(b['p99_ms'], o['p99_ms'])} faster |",
+            f"| {c} | latency p50 | {ms(o['p50_ms'], 3)} | {ms(b['p50_ms'], 1)} | {ratio(b['p50_ms'], o['p50_ms'])} faster |",
+            f"| {c} | latency p99 | {ms(o['p99_ms'], 3)} | {ms(b['p99_ms'], 1)} | {ratio(b['p99_ms'], o['p99_ms'])} faster |",
             f"| {c} | checks/s | {o['rps']:.0f} | {b['rps']:.0f} | {ratio(o['rps'], b['rps'])} more |",
-            f"| {c} | errors | {o['errors']} of {o['requests']} | {b['errors']} of {b['requests']} | |",
+            f"| {c} | errors (requests answered) | {o['errors']} ({o['requests']}) | {b['errors']} ({b['requests']}) | |",
             f"| {c} | CPU per check | {o['cpu_per_check_us']:.1f} µs | {b['cpu_per_check_us']:.0f} µs | {ratio(b['cpu_per_check_us'], o['cpu_per_check_us'])} less |",
             f"| {c} | new DB connections per 1000 checks | {o['conns_per_1000']:.1f} | {b['conns_per_1000']:.0f} | |",
         ]
@@ -251,19 +269,6 @@ def render(args, ours, base, ours_rss, ours_hwm, base_rss, ours_idle, base_idle)
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(section):
-    path = REPO / "docs" / "benchmarks.md"
-    path.parent.mkdir(exist_ok=True)
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nEach section says the command that produced it.\n\n"
-    pattern = re.compile(r"## Galera check\n.*?(?=\n## |\Z)", re.S)
-    if pattern.search(text):
-        text = pattern.sub(section.rstrip("\n") + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

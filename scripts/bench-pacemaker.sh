@@ -11,10 +11,13 @@
 # exporter's own CPU plus its children's (utime+stime+cutime+cstime from /proc) plus the CIB
 # manager's (pacemaker-based answers every crm_mon/cibadmin). Then the CPU cost of one
 # clustercheckd poll: the same counters over an idle window with interval = 1 s, divided by the
-# polls. Results go to docs/benchmarks.md, section "## Pacemaker", unless --no-write.
+# polls. Each is measured alone: clustercheckd (and its polling, which also loads pacemaker-based)
+# is stopped before ha_cluster_exporter starts. Errors (wrk's socket errors and non-2xx answers)
+# are counted in the table. Results go to docs/benchmarks.md, between the
+# `<!-- bench-pacemaker:begin/end -->` markers, unless --no-write.
 #
-# Needs root, the sandbox (`scripts/sandbox.sh up pacemaker`, started here if needed), wrk and a
-# release build (built here if missing; CLUSTERCHECKD_BIN overrides). apt-get installs
+# Needs root, the sandbox (`scripts/sandbox.sh up pacemaker`, started here if needed) and wrk. The
+# current code is built first (cargo build --release; CLUSTERCHECKD_BIN overrides). apt-get installs
 # prometheus-hacluster-exporter when it is missing. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,12 +41,13 @@ if ! command -v ha_cluster_exporter >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus-hacluster-exporter >/dev/null \
     || die "apt-get install prometheus-hacluster-exporter failed"
 fi
+load_before=$(python3 "$repo/scripts/benchlib.py" load)
 bash "$repo/scripts/sandbox.sh" up pacemaker
 node=$(bash "$repo/scripts/sandbox.sh" pacemaker node_name)
-BIN=${CLUSTERCHECKD_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/clustercheckd}
-if [ ! -x "$BIN" ]; then
-  say "building $BIN"
-  (cd "$repo" && cargo build --release --quiet) || die "cargo build --release failed"
+if [ -n "${CLUSTERCHECKD_BIN:-}" ]; then
+  BIN=$CLUSTERCHECKD_BIN
+else
+  BIN=$(python3 "$repo/scripts/benchlib.py" build) || die "cargo build --release failed"
 fi
 
 work=$(mktemp -d)
@@ -90,7 +94,13 @@ TOML
   sleep 2  # first poll done
 }
 
-# scrape NAME PID URL: wrk at concurrency 1; prints "p50 p99 rps requests ms_cpu_per_scrape ms_cib_per_scrape"
+# errors WRK_OUTPUT: socket errors (connect, read, write, timeout) plus non-2xx/3xx answers.
+errors() {
+  awk '/Socket errors:/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } /Non-2xx or 3xx responses:/ { n += $5 }
+       END { print n + 0 }' <<<"$1"
+}
+
+# scrape NAME PID URL: wrk at concurrency 1; prints "p50 p99 rps requests ms_cpu_per_scrape ms_cib_per_scrape errors"
 scrape() {
   local name=$1 pid=$2 url=$3 cib c0 c1 b0 b1 out
   cib=$(cib_pid)
@@ -103,26 +113,28 @@ scrape() {
   p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
   rps=$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$out")
   reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
-  grep -q "Non-2xx\|Socket errors" <<<"$out" && say "$name: $(grep -E 'Non-2xx|Socket errors' <<<"$out")"
-  echo "$p50 $p99 $rps $reqs $(ms $((c1 - c0)) "$reqs") $(ms $((b1 - b0)) "$reqs")"
+  if grep -q "Non-2xx\|Socket errors" <<<"$out"; then say "$name: $(grep -E 'Non-2xx|Socket errors' <<<"$out")"; fi
+  echo "$p50 $p99 $rps $reqs $(ms $((c1 - c0)) "$reqs") $(ms $((b1 - b0)) "$reqs") $(errors "$out")"
 }
 
 port_ccd=$(free_port)
 start_clustercheckd "$port_ccd" 5s
 ccd_pid=${pids[-1]}
+say "scraping clustercheckd for ${DURATION}s"
+read -r c_p50 c_p99 c_rps c_reqs c_cpu c_cib c_err < <(scrape clustercheckd "$ccd_pid" "http://127.0.0.1:$port_ccd/metrics")
+c_series=$(curl -s "http://127.0.0.1:$port_ccd/metrics" | grep -c '^clustercheckd_')
+# Stop clustercheckd, polling included, so it does not load pacemaker-based while the peer runs.
+kill "$ccd_pid"; wait "$ccd_pid" 2>/dev/null || true
+
 port_hae=$(free_port)
 ha_cluster_exporter --web.listen-address="127.0.0.1:$port_hae" --log.level=warn >"$work/hae.log" 2>&1 &
 pids+=($!)
 hae_pid=$!
 wait_http "http://127.0.0.1:$port_hae/metrics"
-
-say "scraping clustercheckd for ${DURATION}s"
-read -r c_p50 c_p99 c_rps c_reqs c_cpu c_cib < <(scrape clustercheckd "$ccd_pid" "http://127.0.0.1:$port_ccd/metrics")
 say "scraping ha_cluster_exporter for ${DURATION}s"
-read -r h_p50 h_p99 h_rps h_reqs h_cpu h_cib < <(scrape hacluster "$hae_pid" "http://127.0.0.1:$port_hae/metrics")
-c_series=$(curl -s "http://127.0.0.1:$port_ccd/metrics" | grep -c '^clustercheckd_')
+read -r h_p50 h_p99 h_rps h_reqs h_cpu h_cib h_err < <(scrape hacluster "$hae_pid" "http://127.0.0.1:$port_hae/metrics")
 h_series=$(curl -s "http://127.0.0.1:$port_hae/metrics" | grep -c '^ha_cluster_')
-kill "$hae_pid" "$ccd_pid"; wait "$hae_pid" "$ccd_pid" 2>/dev/null || true
+kill "$hae_pid"; wait "$hae_pid" 2>/dev/null || true
 
 # The cost of one poll: a daemon polling every second, left idle for the window.
 port_poll=$(free_port)
@@ -144,10 +156,10 @@ pcmk_version=$(pacemakerd --version 2>/dev/null | head -n1)
 section=$(cat <<MD
 ## Pacemaker
 
-\`scripts/bench-pacemaker.sh --duration $DURATION\`, $(date -u +%Y-%m-%d), $(nproc) cores, $pcmk_version,
+Command: \`scripts/bench-pacemaker.sh --duration $DURATION\` ($(python3 "$repo/scripts/benchlib.py" machine "$load_before"); commit $(python3 "$repo/scripts/benchlib.py" commit)), $pcmk_version,
 live single-node sandbox cluster (3 resources: IPaddr2 vip, lb-haproxy clone, dummy), clustercheckd
 release build, prometheus-hacluster-exporter $hae_version. wrk, one connection, \`Connection: close\`,
-${DURATION} s each, one after the other in the same run.
+${DURATION} s each, one after the other in the same run, each alone (the other stopped).
 
 /metrics, served from clustercheckd's snapshot versus ha_cluster_exporter, which runs crm_mon (and
 cibadmin, corosync tools) on every scrape. CPU per scrape counts the exporter, its children and the
@@ -159,6 +171,7 @@ CIB manager (pacemaker-based), which answers every crm_mon and cibadmin call.
 | latency p99 | $c_p99 | $h_p99 | $(ratio "$h_p99" "$c_p99")x |
 | scrapes/s | $c_rps | $h_rps | |
 | scrapes in ${DURATION} s | $c_reqs | $h_reqs | |
+| errors (socket errors and non-2xx answers) | $c_err of $c_reqs | $h_err of $h_reqs | |
 | exporter CPU per scrape (ms, incl. children) | $c_cpu | $h_cpu | $(ratio "$h_cpu" "$c_cpu")x |
 | pacemaker-based CPU per scrape (ms) | $c_cib | $h_cib | |
 | series on the page | $c_series | $h_series | |
@@ -168,18 +181,13 @@ side, parse, getifaddrs), measured over ${window} s at interval 1 s: **$poll_cpu
 daemon and its children plus **$poll_cib ms** in pacemaker-based; last poll took $poll_dur ms wall
 time. RSS $((rss_kb / 1024)) MiB. At the default interval of 5 s that is about $(awk -v a="$poll_cpu" -v b="$poll_cib" 'BEGIN { printf "%.2f", (a + b) / 5 / 10 }')% of one core,
 independent of how often Prometheus (or anything else) scrapes.
+
+This run: clustercheckd's scrape p99 is $(ratio "$h_p99" "$c_p99")x lower than ha_cluster_exporter's and
+costs $(ratio "$h_cpu" "$c_cpu")x less CPU per scrape; errors: $( [ "$c_err" = 0 ] && [ "$h_err" = 0 ] && echo "none on either side" || echo "**clustercheckd $c_err, ha_cluster_exporter $h_err**").
 MD
 )
 echo "$section"
 if [ "$WRITE" = 1 ]; then
-  doc=$repo/docs/benchmarks.md
-  [ -f "$doc" ] || printf '# Benchmarks\n\nMeasured on the sandbox; each section says how to reproduce it.\n' >"$doc"
-  # Replace our section (from "## Pacemaker" to the next "## ") or append it.
-  awk -v section="$section" '
-    /^## / { if (skip) skip = 0 }
-    /^## Pacemaker$/ { print section; print ""; skip = 1; done = 1; next }
-    !skip { print }
-    END { if (!done) { print ""; print section } }
-  ' "$doc" >"$doc.tmp" && mv "$doc.tmp" "$doc"
-  say "wrote section \"## Pacemaker\" in $doc"
+  printf '%s\n' "$section" >"$work/section.md"
+  python3 "$repo/scripts/benchlib.py" write bench-pacemaker "$work/section.md"
 fi

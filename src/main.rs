@@ -67,10 +67,17 @@ fn main() -> ExitCode {
         }
     };
     if flags.check_config {
+        for warning in &config.warnings {
+            eprintln!("clustercheckd: warning: {warning}");
+        }
         println!("clustercheckd: configuration is valid");
         return ExitCode::SUCCESS;
     }
     clustercheckd::logging::init(&config.log);
+    // Found while loading, before there was a log to write them to.
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     match start(config, flags.ready_file.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -6,21 +6,33 @@
 //! sandbox's own Prometheus and demo daemons are left alone.
 //!
 //! - `every_query_and_rule_resolves_on_live_prometheus` only reads: every panel, variable and rule
-//!   expression must run without error and name only metrics that exist, and the scrapes must
-//!   pass `promtool check metrics` (scripts/check-dashboards.py). Besides the three Galera daemons
+//!   expression must run without error, every selector (a name with its matchers, the
+//!   dashboards' variables replaced by their real values) must match series, every panel must
+//!   have data unless documented as empty on a healthy cluster, and the scrapes must pass
+//!   `promtool check metrics` (scripts/check-dashboards.py). Besides the three Galera daemons
 //!   it runs a fourth with Pacemaker and the VIP enabled against the sandbox's live single-node
 //!   cluster (node name from `crm_node -n`, read-only: nothing is moved or stopped), so the
 //!   Pacemaker and VIP rules and panels are checked too; two more daemons replay recorded crm_mon
 //!   outputs (a fail count at its migration threshold with a failed action, and a ban), so the
 //!   series that exist only when something is wrong have data as well.
+//! - `healthy_sandbox_has_no_warning_or_critical_alert` loads the real rules (real `for:`) into a
+//!   fresh Prometheus scraping daemons on the healthy sandbox (no fixtures) and runs
+//!   check-dashboards.py --healthy: no warning or critical alert pending or firing, the panels
+//!   documented as empty on a healthy cluster empty, every other panel with data.
+//! - `real_faults_fire_and_resolve_the_most_severe_alert_per_subsystem` makes one real fault per
+//!   subsystem at once (each under its cluster's lock, undone by a guard) and follows the most
+//!   severe alert the fault can produce to firing and, after the fault is undone, to gone; the
+//!   list is in alerts/README.md.
 //! - `stopping_mysqld_fires_and_resolves_galera_alerts` stops mysqld on node 3 (holding the Galera
 //!   lock, healing the cluster afterwards even when it fails) and follows GaleraNodeUnhealthy and
 //!   GaleraClusterSizeBelowExpected through Prometheus' HTTP API: pending, then firing, then gone
 //!   after the node is back. It loads a copy of the rules whose `for:` durations are shortened to
 //!   a few seconds, so it exercises the real expressions at test speed.
 //!
-//! Needs the sandbox's Galera, HAProxy and Pacemaker (`scripts/sandbox.sh up galera haproxy
-//! pacemaker`), Debian's prometheus package and python3.
+//! Needs the sandbox's Galera, RabbitMQ, HAProxy and Pacemaker (`scripts/sandbox.sh up galera
+//! rabbitmq haproxy pacemaker`), Debian's prometheus package and python3. Waits are on
+//! conditions with deadlines (targets scraped, rule groups evaluated, alert states), never fixed
+//! sleeps.
 
 mod common;
 
@@ -42,6 +54,28 @@ fn daemons() -> Vec<Daemon> {
             ))
         })
         .collect()
+}
+
+/// Wait until every collector of `d` reports up (`clustercheckd_collector_up` 1), so that a
+/// daemon just started is not reported as failing while its first polls run.
+fn wait_collectors_up(d: &Daemon, within: Duration) {
+    let start = Instant::now();
+    loop {
+        let page = d.get("/metrics").body;
+        let up: Vec<&str> = page
+            .lines()
+            .filter(|l| l.starts_with("clustercheckd_collector_up{"))
+            .collect();
+        if !up.is_empty() && up.iter().all(|l| l.ends_with(" 1")) {
+            return;
+        }
+        assert!(
+            start.elapsed() < within,
+            "collectors of {} not all up within {within:?}: {up:?}",
+            d.addr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// A daemon watching the sandbox's live Pacemaker and its VIP (read-only), Galera off. Waits
@@ -98,14 +132,47 @@ fn pacemaker_fixture_daemon(dir: &Path, scenario: &str) -> Daemon {
     ))
 }
 
+/// The locks of all `clusters` (the files common::lock takes; waiting at most 10 minutes), all at once or none while
+/// waiting: taken one after the other they deadlock with a test elsewhere that holds one of them
+/// and waits for another (seen: this test holding galera, a RabbitMQ test holding rabbitmq).
+fn lock_all(clusters: &[&str]) -> Vec<std::fs::File> {
+    let dir = PathBuf::from(&common::env()["SANDBOX_DIR"]).join("locks");
+    let within = Duration::from_secs(600);
+    let start = Instant::now();
+    loop {
+        let mut held = Vec::new();
+        for cluster in clusters {
+            let path = dir.join(format!("{cluster}.lock"));
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if file.try_lock().is_err() {
+                break;
+            }
+            held.push(file);
+        }
+        if held.len() == clusters.len() {
+            return held;
+        }
+        drop(held);
+        assert!(
+            start.elapsed() < within,
+            "locks {clusters:?} not all free at once within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 fn targets(daemons: &[Daemon]) -> Vec<String> {
     daemons.iter().map(|d| d.addr().to_string()).collect()
 }
 
 #[test]
 fn every_query_and_rule_resolves_on_live_prometheus() {
-    let _galera = common::lock("galera");
-    let _pacemaker = common::lock("pacemaker");
+    let _locks = lock_all(&["galera", "pacemaker"]);
     let daemons = daemons();
     let pacemaker = pacemaker_daemon();
     let scripts = tempfile::tempdir().expect("temp dir");
@@ -116,11 +183,24 @@ fn every_query_and_rule_resolves_on_live_prometheus() {
     let mut all = targets(&daemons);
     all.push(pacemaker.addr().to_string());
     all.extend(targets(&fixtures));
+    for d in daemons.iter().chain(&fixtures) {
+        wait_collectors_up(d, Duration::from_secs(30));
+    }
     let prometheus = Prometheus::start(&repo().join("alerts"), &all);
-    prometheus.wait_targets_up(Duration::from_secs(30));
-    // rate() needs two samples in its window, recording rules one evaluation: let a few pass.
-    std::thread::sleep(Duration::from_secs(5));
+    // rate() needs two samples in its window, recording rules an evaluation after them.
+    prometheus.wait_evaluated(3, Duration::from_secs(60));
 
+    let scraped: Vec<&Daemon> = daemons
+        .iter()
+        .chain(std::iter::once(&pacemaker))
+        .chain(&fixtures)
+        .collect();
+    check_dashboards(&prometheus, &scraped, &[]);
+}
+
+/// scripts/check-dashboards.py against `prometheus`, linting the daemons' pages (and HAProxy's,
+/// report only); `extra` arguments such as --healthy.
+fn check_dashboards(prometheus: &Prometheus, daemons: &[&Daemon], extra: &[&str]) {
     let haproxy = format!(
         "http://127.0.0.1:{}/metrics",
         common::env_num("HAPROXY_STATS_PORT")
@@ -132,11 +212,8 @@ fn every_query_and_rule_resolves_on_live_prometheus() {
         "--scrape-info".to_owned(),
         haproxy,
     ];
-    for d in &daemons {
-        args.push("--scrape".to_owned());
-        args.push(format!("http://{}/metrics", d.addr()));
-    }
-    for d in std::iter::once(&pacemaker).chain(&fixtures) {
+    args.extend(extra.iter().map(|a| a.to_string()));
+    for d in daemons {
         args.push("--scrape".to_owned());
         args.push(format!("http://{}/metrics", d.addr()));
     }
@@ -152,13 +229,31 @@ fn every_query_and_rule_resolves_on_live_prometheus() {
     );
 }
 
+/// A fresh Prometheus with the real rules on the healthy sandbox: nothing that pages or queues
+/// may be active, not even pending, and the panels of trouble are empty.
+#[test]
+fn healthy_sandbox_has_no_warning_or_critical_alert() {
+    // Read-only, but nobody may be disturbing a cluster meanwhile.
+    let _locks = lock_all(&["galera", "rabbitmq", "pacemaker"]);
+    let daemons = daemons();
+    let pacemaker = pacemaker_daemon();
+    for d in daemons.iter().chain(std::iter::once(&pacemaker)) {
+        wait_collectors_up(d, Duration::from_secs(30));
+    }
+    let mut all = targets(&daemons);
+    all.push(pacemaker.addr().to_string());
+    let prometheus = Prometheus::start(&repo().join("alerts"), &all);
+    prometheus.wait_evaluated(3, Duration::from_secs(60));
+    let scraped: Vec<&Daemon> = daemons.iter().chain(std::iter::once(&pacemaker)).collect();
+    check_dashboards(&prometheus, &scraped, &["--healthy"]);
+}
+
 #[test]
 fn stopping_mysqld_fires_and_resolves_galera_alerts() {
     let _galera = common::lock("galera");
     let rules = shortened_rules();
     let daemons = daemons();
     let prometheus = Prometheus::start(rules.path(), &targets(&daemons));
-    prometheus.wait_targets_up(Duration::from_secs(30));
     let node3 = daemons[2].addr().to_string();
     let unhealthy = ("GaleraNodeUnhealthy", [("instance", node3.as_str())]);
     let size = ("GaleraClusterSizeBelowExpected", [("cluster", "e2e")]);
@@ -167,7 +262,7 @@ fn stopping_mysqld_fires_and_resolves_galera_alerts() {
     daemons[2].wait_check(Duration::from_secs(30), "node 3 healthy", |a| {
         a.status == 200
     });
-    std::thread::sleep(Duration::from_secs(3));
+    prometheus.wait_evaluated(2, Duration::from_secs(30));
     assert_eq!(prometheus.alert_state(unhealthy.0, &unhealthy.1), None);
     assert_eq!(prometheus.alert_state(size.0, &size.1), None);
 
@@ -210,4 +305,132 @@ fn shortened_rules_differ_only_in_for() {
             }
         }
     }
+}
+
+/// How long a fault's alert may take to fire, or to go after the fault is undone: shortened
+/// `for:` (SHORT_FOR) plus polls, scrapes and evaluations, or a Galera node's rejoin.
+const FIRE_WITHIN: Duration = Duration::from_secs(90);
+
+/// Poll until every alert in `alerts` is firing.
+fn wait_all(prometheus: &Prometheus, alerts: &[(&str, Vec<(&str, &str)>)], want: Option<&str>) {
+    for (name, labels) in alerts {
+        prometheus.wait_alert(name, labels, want, FIRE_WITHIN);
+    }
+}
+
+/// One real fault per subsystem, all at once (one thread each, each holding its cluster's lock
+/// and undoing its fault in a Restore guard, so a failure elsewhere still heals the sandbox),
+/// against one Prometheus with the rules' `for:` shortened to SHORT_FOR. For each the most
+/// severe alert that fault can produce on the sandbox must fire, and go once the fault is undone:
+/// - Galera: nodes 2 and 3 frozen (SIGSTOP) -> node 1 loses quorum: GaleraNodeNotPrimary
+///   (critical) on node 1; resumed, the three re-form the Primary component by themselves.
+/// - RabbitMQ: a memory alarm on node 2 (vm_memory_high_watermark 0.0001): RabbitMQResourceAlarm
+///   (critical); the watermark back to the sandbox's default.
+/// - Pacemaker: dummy's state file removed, its monitor fails: PacemakerFailedActions (warning;
+///   a single node cannot lose quorum, so nothing critical can happen to Pacemaker alone);
+///   crm_resource --cleanup.
+/// - VIP: the vip resource stopped, its address leaves the veth: VipHeldByNoNode (critical);
+///   started again.
+/// - The exporter: a daemon terminated: ClustercheckdDown (warning, the most severe of its own
+///   alerts); started again on the same address.
+#[test]
+fn real_faults_fire_and_resolve_the_most_severe_alert_per_subsystem() {
+    let rules = shortened_rules();
+    let daemons = daemons();
+    let pacemaker = pacemaker_daemon();
+    // The exporter's victim: one more Galera daemon, whose address is reused when restarted.
+    let victim_config = common::galera_section(1, "");
+    let mut victim = Daemon::start(&victim_config);
+    let victim_addr = victim.addr().to_string();
+    for d in daemons.iter().chain([&pacemaker, &victim]) {
+        wait_collectors_up(d, Duration::from_secs(30));
+    }
+    let mut all = targets(&daemons);
+    all.push(pacemaker.addr().to_string());
+    all.push(victim_addr.clone());
+    let prometheus = Prometheus::start(rules.path(), &all);
+    prometheus.wait_evaluated(2, Duration::from_secs(60));
+    let node1 = daemons[0].addr().to_string();
+    let rabbit2 = sandbox(&["rabbitmq", "nodename", "2"]).trim().to_owned();
+    let prometheus = &prometheus;
+    let start = Instant::now();
+
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _lock = lock_all(&["galera"]);
+            // Three synced nodes to start from, whatever the last holder of the lock left.
+            common::galera_heal();
+            let alert = [("GaleraNodeNotPrimary", vec![("instance", node1.as_str())])];
+            wait_all(prometheus, &alert, None);
+            let heal = Restore::new(common::galera_heal);
+            sandbox(&["galera", "sigstop", "2"]);
+            sandbox(&["galera", "sigstop", "3"]);
+            wait_all(prometheus, &alert, Some("firing"));
+            eprintln!("galera: firing after {:?}", start.elapsed());
+            drop(heal);
+            wait_all(prometheus, &alert, None);
+            eprintln!("galera: resolved after {:?}", start.elapsed());
+        });
+        s.spawn(|| {
+            let _lock = lock_all(&["rabbitmq"]);
+            sandbox(&["rabbitmq", "alarm", "2", "off"]);
+            let alert = [(
+                "RabbitMQResourceAlarm",
+                vec![("node", rabbit2.as_str()), ("resource", "memory")],
+            )];
+            wait_all(prometheus, &alert, None);
+            let off = Restore::new(|| {
+                sandbox(&["rabbitmq", "alarm", "2", "off"]);
+            });
+            sandbox(&["rabbitmq", "alarm", "2", "on"]);
+            wait_all(prometheus, &alert, Some("firing"));
+            eprintln!("rabbitmq: firing after {:?}", start.elapsed());
+            drop(off);
+            wait_all(prometheus, &alert, None);
+            eprintln!("rabbitmq: resolved after {:?}", start.elapsed());
+        });
+        s.spawn(|| {
+            let _lock = lock_all(&["pacemaker"]);
+            let alerts = [
+                (
+                    "PacemakerFailedActions",
+                    vec![("resource", "dummy"), ("task", "monitor")],
+                ),
+                ("VipHeldByNoNode", vec![("vip", "vip")]),
+            ];
+            wait_all(prometheus, &alerts, None);
+            let cleanup = Restore::new(|| {
+                sandbox(&["pacemaker", "cleanup", "dummy"]);
+            });
+            let start_vip = Restore::new(|| {
+                sandbox(&["pacemaker", "start_resource", "vip"]);
+            });
+            sandbox(&["pacemaker", "fail_dummy"]);
+            sandbox(&["pacemaker", "stop_resource", "vip"]);
+            wait_all(prometheus, &alerts, Some("firing"));
+            eprintln!("pacemaker and vip: firing after {:?}", start.elapsed());
+            drop(start_vip);
+            drop(cleanup);
+            wait_all(prometheus, &alerts, None);
+            eprintln!("pacemaker and vip: resolved after {:?}", start.elapsed());
+        });
+        s.spawn(|| {
+            let alert = [(
+                "ClustercheckdDown",
+                vec![("instance", victim_addr.as_str())],
+            )];
+            wait_all(prometheus, &alert, None);
+            assert!(
+                victim.terminate(Duration::from_secs(10)).is_some(),
+                "daemon did not stop"
+            );
+            wait_all(prometheus, &alert, Some("firing"));
+            eprintln!("exporter: firing after {:?}", start.elapsed());
+            let config = format!("[listen]\ncheck = \"{victim_addr}\"\n{victim_config}");
+            let restarted = Daemon::start(&config);
+            assert_eq!(restarted.addr().to_string(), victim_addr);
+            wait_all(prometheus, &alert, None);
+            eprintln!("exporter: resolved after {:?}", start.elapsed());
+        });
+    });
 }

@@ -24,6 +24,10 @@ RABBITMQ_PROM_PORT_BASE=${RABBITMQ_PROM_PORT_BASE:-15690}
 RABBITMQ_DIST_SOURCE_NET=${RABBITMQ_DIST_SOURCE_NET:-127.0.2}
 RABBITMQ_USER=${RABBITMQ_USER:-openstack}
 RABBITMQ_PASSWORD=${RABBITMQ_PASSWORD:-sandbox-rabbit-pw}
+# The least-privilege user clustercheckd needs (README "Least privilege"): tag `monitoring` only,
+# and on the vhost / only the permissions of the AMQP probe (scripts/sandbox/rabbitmq.sh).
+RABBITMQ_MONITOR_USER=${RABBITMQ_MONITOR_USER:-clustercheckd}
+RABBITMQ_MONITOR_PASSWORD=${RABBITMQ_MONITOR_PASSWORD:-sandbox-monitor-pw}
 
 # Pacemaker (live single node) and its VIP on a veth pair into a namespace the sandbox creates.
 PACEMAKER_VETH=${PACEMAKER_VETH:-ccdvip0}

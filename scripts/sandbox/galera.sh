@@ -272,7 +272,8 @@ password=$GALERA_CHECK_PASSWORD
 socket=$d/mysqld.sock
 port=$(_g_sql_port "$n")
 EOF
-  chmod 0644 "$d/check.cnf.new"
+  # It holds a password: the daemon warns about credentials files that others can read.
+  chmod 0600 "$d/check.cnf.new"
   mv "$d/check.cnf.new" "$d/check.cnf"
 }
 

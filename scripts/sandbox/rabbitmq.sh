@@ -19,6 +19,8 @@
 #   scripts/sandbox.sh rabbitmq make_queues N COUNT [PREFIX]   COUNT durable queues led by node N
 #   scripts/sandbox.sh rabbitmq delete_queues PREFIX      delete every queue on / whose name starts so
 #   scripts/sandbox.sh rabbitmq publish N QUEUE COUNT [PAYLOAD]  persistent messages via node N's API
+#   scripts/sandbox.sh rabbitmq monitor_user              (re)create RABBITMQ_MONITOR_USER with exactly
+#                                                         the rights clustercheckd needs; prints its name
 #
 # Node N (1..3) is rabbitN@$(hostname -s): AMQP RABBITMQ_AMQP_PORT_BASE+N, distribution
 # RABBITMQ_DIST_PORT_BASE+N, management RABBITMQ_MGMT_PORT_BASE+N, prometheus
@@ -349,6 +351,29 @@ _rmq_ensure_user() {
     -d '{"configure":".*","write":".*","read":".*"}' || die "rabbitmq: cannot set permissions of $RABBITMQ_USER"
 }
 
+# What clustercheckd's AMQP probe (src/collectors/rabbitmq/probe.rs) does, and the permission each
+# step needs on the vhost: declare a server-named exclusive queue (configure on `amq.gen-...`),
+# consume from it (read on it), publish to it through the default exchange (write on
+# `amq.default`). Clients cannot name a queue `amq.*` themselves, so these patterns match the
+# probe's own queues and nothing an application created. The management API calls (overview,
+# nodes, policies, alarms, queues) need the `monitoring` tag and no vhost permission.
+RABBITMQ_MONITOR_CONFIGURE='^amq\.gen-'
+RABBITMQ_MONITOR_WRITE='^amq\.default$'
+RABBITMQ_MONITOR_READ='^amq\.gen-'
+
+# _rmq_ensure_monitor_user: RABBITMQ_MONITOR_USER with the tag monitoring and the probe's
+# permissions on /, whatever it had before (PUT replaces both; idempotent).
+_rmq_ensure_monitor_user() {
+  local body
+  body=$(jq -nc --arg p "$RABBITMQ_MONITOR_PASSWORD" '{password: $p, tags: "monitoring"}')
+  _rmq_api 1 PUT "users/$RABBITMQ_MONITOR_USER" -o /dev/null -d "$body" ||
+    die "rabbitmq: cannot create user $RABBITMQ_MONITOR_USER"
+  body=$(jq -nc --arg c "$RABBITMQ_MONITOR_CONFIGURE" --arg w "$RABBITMQ_MONITOR_WRITE" \
+    --arg r "$RABBITMQ_MONITOR_READ" '{configure: $c, write: $w, read: $r}')
+  _rmq_api 1 PUT "permissions/%2F/$RABBITMQ_MONITOR_USER" -o /dev/null -d "$body" ||
+    die "rabbitmq: cannot set permissions of $RABBITMQ_MONITOR_USER"
+}
+
 _rmq_policy_present() {
   _rmq_api "$1" GET 'policies/%2F/ha-all' 2>/dev/null |
     jq -e '.pattern == "^" and .definition == {"ha-mode":"all"}' >/dev/null 2>&1
@@ -426,6 +451,7 @@ rabbitmq_up() {
     _rmq_join "$n"
   done
   wait_until 60 "3 running nodes in the cluster" _rmq_cluster_formed
+  _rmq_ensure_monitor_user
   _rmq_policy_present 1 || _rmq_put_policy 1 || die "rabbitmq: cannot create the ha-all policy"
   log "rabbitmq: up ($(( $(date +%s) - t0 )) s): $(rabbitmq_status)"
 }
@@ -503,6 +529,11 @@ rabbitmq_alarm() {
 rabbitmq_wait_running() {
   _rmq_n "${1:-}"
   _rmq_await "$1" "${2:-60}"
+}
+
+rabbitmq_monitor_user() {
+  _rmq_ensure_monitor_user
+  echo "$RABBITMQ_MONITOR_USER"
 }
 
 rabbitmq_policy_restore() {

@@ -189,15 +189,26 @@ impl GaleraConfig {
 
     /// Merge the defaults file (if any) under the keys of this section. Called once, by
     /// `Config::load`; reading the file then makes a missing or broken one a start-up error.
-    pub(super) fn resolve_endpoint(&self) -> Result<DbEndpoint, ConfigError> {
+    /// Every file a password was read from is added to `secret_files`, with the key that
+    /// names it, for the "readable by others" warning.
+    pub(super) fn resolve_endpoint(
+        &self,
+        secret_files: &mut Vec<(PathBuf, &'static str)>,
+    ) -> Result<DbEndpoint, ConfigError> {
         let file = match &self.defaults_file {
             Some(path) => mycnf::read_client_section(path).map_err(ConfigError::DefaultsFile)?,
             None => mycnf::ClientSection::default(),
         };
+        if let Some(path) = &file.password_file {
+            secret_files.push((path.clone(), "galera.defaults_file"));
+        }
         let env = match &self.clustercheck_env_file {
             Some(path) => clustercheck_env::read(path).map_err(ConfigError::ClustercheckEnvFile)?,
             None => clustercheck_env::ClustercheckEnv::default(),
         };
+        if let (Some(path), Some(_)) = (&self.clustercheck_env_file, &env.password) {
+            secret_files.push((path.clone(), "galera.clustercheck_env_file"));
+        }
         Ok(self.merge(file, env))
     }
 
@@ -262,7 +273,7 @@ mod tests {
             user: Some("fromconfig".into()),
             ..GaleraConfig::default()
         };
-        let endpoint = galera.resolve_endpoint().unwrap();
+        let endpoint = galera.resolve_endpoint(&mut Vec::new()).unwrap();
         assert_eq!(endpoint.user, "fromconfig");
         assert_eq!(endpoint.password.expose(), "p w");
         assert_eq!(endpoint.address, DbAddress::Socket("/tmp/x.sock".into()));
@@ -276,13 +287,15 @@ mod tests {
             ..GaleraConfig::default()
         };
         assert_eq!(
-            galera.resolve_endpoint().unwrap().address,
+            galera.resolve_endpoint(&mut Vec::new()).unwrap().address,
             DbAddress::Tcp {
                 host: "127.0.0.1".into(),
                 port: 13301
             }
         );
-        let default = GaleraConfig::default().resolve_endpoint().unwrap();
+        let default = GaleraConfig::default()
+            .resolve_endpoint(&mut Vec::new())
+            .unwrap();
         assert_eq!(
             default.address,
             DbAddress::SocketCandidates(vec![
@@ -318,7 +331,7 @@ mod tests {
             clustercheck_env_file: Some(env.path().to_owned()),
             ..GaleraConfig::default()
         };
-        let endpoint = galera.resolve_endpoint().unwrap();
+        let endpoint = galera.resolve_endpoint(&mut Vec::new()).unwrap();
         assert_eq!(endpoint.user, "ccuser");
         assert_eq!(endpoint.password.expose(), "s3cr#t");
         assert_eq!(
@@ -334,7 +347,7 @@ mod tests {
             port: None,
             ..galera
         };
-        let endpoint = galera.resolve_endpoint().unwrap();
+        let endpoint = galera.resolve_endpoint(&mut Vec::new()).unwrap();
         assert_eq!(endpoint.user, "fromconfig");
         assert_eq!(endpoint.password.expose(), "s3cr#t");
     }
@@ -347,7 +360,10 @@ mod tests {
             clustercheck_env_file: Some(env.path().to_owned()),
             ..GaleraConfig::default()
         };
-        let err = galera.resolve_endpoint().unwrap_err().to_string();
+        let err = galera
+            .resolve_endpoint(&mut Vec::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("galera.clustercheck_env_file"), "{err}");
         assert!(
             err.contains(&format!("{}:2:", env.path().display())),

@@ -118,6 +118,11 @@ pub struct Config {
     pub pacemaker: PacemakerConfig,
     pub vip: VipConfig,
     pub rabbitmq: RabbitmqConfig,
+    /// Problems that do not stop start-up but that the operator must hear about (a credentials
+    /// file readable by every user). Filled by `load`, logged by the binary once logging is set
+    /// up, one line each.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -163,7 +168,21 @@ impl Config {
             .extract()
             .map_err(|e| ConfigError::Load(one_line(&e)))?;
         config.validate()?;
-        config.resolve_secrets()?;
+        // The main file holds a secret when a password key's value came from it (and not from
+        // the environment or the defaults).
+        let mut secret_files = Vec::new();
+        for key in ["galera.password", "rabbitmq.password"] {
+            let from = figment.find_metadata(key).and_then(|m| m.source.as_ref());
+            if let Some(figment::Source::File(path)) = from {
+                secret_files.push((path.clone(), key));
+            }
+        }
+        config.resolve_secrets(&mut secret_files)?;
+        secret_files.dedup_by(|a, b| a.0 == b.0);
+        config.warnings = secret_files
+            .iter()
+            .filter_map(|(path, key)| secret::exposed_to_others(path, key))
+            .collect();
         Ok(config)
     }
 
@@ -195,13 +214,17 @@ impl Config {
 
     /// Read every secret once, for the enabled sections only (a node without RabbitMQ need not
     /// have its credentials file).
-    fn resolve_secrets(&mut self) -> Result<(), ConfigError> {
+    /// Every file a password came from is added to `secret_files`.
+    fn resolve_secrets(
+        &mut self,
+        secret_files: &mut Vec<(PathBuf, &'static str)>,
+    ) -> Result<(), ConfigError> {
         self.galera.endpoint = match self.galera.enabled {
-            true => Some(self.galera.resolve_endpoint()?),
+            true => Some(self.galera.resolve_endpoint(secret_files)?),
             false => None,
         };
         self.rabbitmq.credentials = match self.rabbitmq.enabled {
-            true => Some(self.rabbitmq.resolve_credentials()?),
+            true => Some(self.rabbitmq.resolve_credentials(secret_files)?),
             false => None,
         };
         Ok(())
@@ -401,6 +424,63 @@ mod tests {
         )
         .expect("files of disabled sections are not read");
         assert!(config.galera.endpoint.is_none() && config.rabbitmq.credentials.is_none());
+    }
+
+    /// A file holding a password that every local user can read is a warning naming the file
+    /// (and the key that points at it); the same files made private are not.
+    #[test]
+    fn credentials_files_readable_by_others_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cnf = dir.path().join("cc.cnf");
+        let inner = dir.path().join("pw.cnf");
+        std::fs::write(&cnf, "[client]\nuser = u\n!include pw.cnf\n").unwrap();
+        std::fs::write(&inner, "[client]\npassword = p\n").unwrap();
+        let creds = dir.path().join("rabbit");
+        std::fs::write(&creds, "user = mon\npassword = s3\n").unwrap();
+        let main = dir.path().join("main.toml");
+        std::fs::write(
+            &main,
+            format!(
+                "[galera]\ndefaults_file = \"{}\"\n\
+                 [rabbitmq]\nenabled = true\ncredentials_file = \"{}\"\n",
+                cnf.display(),
+                creds.display()
+            ),
+        )
+        .unwrap();
+        let chmod = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        let load = |path: &Path| {
+            Config::load_from(
+                Some(path),
+                &Overrides::default(),
+                Env::prefixed("CLUSTERCHECKD_TEST_UNUSED_"),
+            )
+            .unwrap()
+            .warnings
+        };
+        for file in [&cnf, &inner, &creds, &main] {
+            chmod(file, 0o644);
+        }
+        let warnings = load(&main);
+        // The included file holds the password, not the includer; the main file holds none.
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains(&format!("{} (galera.defaults_file)", inner.display())));
+        assert!(warnings[1].contains(&format!("{} (rabbitmq.credentials_file)", creds.display())));
+        for file in [&inner, &creds] {
+            chmod(file, 0o640);
+        }
+        assert_eq!(load(&main), Vec::<String>::new());
+
+        // A password in the main file makes the main file a credentials file.
+        std::fs::write(&main, "[galera]\npassword = \"p\"\n").unwrap();
+        let warnings = load(&main);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains(&format!("{} (galera.password)", main.display())));
+        chmod(&main, 0o600);
+        assert_eq!(load(&main), Vec::<String>::new());
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct ClientSection {
     pub socket: Option<PathBuf>,
     pub host: Option<String>,
     pub port: Option<u16>,
+    /// The file the password was read from (the defaults file or one it includes), so the
+    /// caller can warn when that file is readable by other users.
+    pub password_file: Option<PathBuf>,
 }
 
 /// Groups whose options a client reads; a later line wins, as with the mysql client.
@@ -37,7 +40,10 @@ pub fn read_client_section(path: &Path) -> Result<ClientSection, OptionFileError
         };
         match option.name.as_str() {
             "user" => section.user = Some(value),
-            "password" => section.password = Some(value),
+            "password" => {
+                section.password = Some(value);
+                section.password_file = Some(option.file.clone());
+            }
             "socket" => section.socket = Some(PathBuf::from(value)),
             "host" => section.host = Some(value),
             "port" => {
@@ -110,6 +116,8 @@ mod tests {
         let s = read_client_section(&main).unwrap();
         assert_eq!(s.password.as_deref(), Some("s3"));
         assert_eq!(s.user.as_deref(), Some("u"));
+        // The included file, not the includer, is the one that holds the password.
+        assert_eq!(s.password_file, Some(dir.path().join("secret.cnf")));
     }
 
     #[test]

@@ -161,11 +161,19 @@ impl RabbitmqConfig {
     /// Merge the credentials file (if any) under the keys of this section. Called once, by
     /// `Config::load` when the section is enabled: a missing file is a start-up error, not a
     /// collector that is down forever.
-    pub(super) fn resolve_credentials(&self) -> Result<RabbitmqCredentials, ConfigError> {
+    /// The file the password was read from is added to `secret_files`, for the "readable by
+    /// others" warning.
+    pub(super) fn resolve_credentials(
+        &self,
+        secret_files: &mut Vec<(PathBuf, &'static str)>,
+    ) -> Result<RabbitmqCredentials, ConfigError> {
         let (file_user, file_password) = match &self.credentials_file {
             Some(path) => read_credentials_file(path).map_err(ConfigError::CredentialsFile)?,
             None => (None, None),
         };
+        if let (Some(path), Some(_)) = (&self.credentials_file, &file_password) {
+            secret_files.push((path.clone(), "rabbitmq.credentials_file"));
+        }
         let user = self.user.clone().or(file_user).ok_or_else(|| {
             ConfigError::invalid(
                 "rabbitmq.user",
@@ -215,6 +223,15 @@ impl RabbitmqConfig {
             return invalid("rabbitmq.max_queue_bytes", "must be at least 1024");
         }
         match reqwest::Url::parse(&self.management_url) {
+            // The URL is logged and shown on /status: a password in it would be shown too.
+            // (The message does not quote the URL, for the same reason.)
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                return invalid(
+                    "rabbitmq.management_url",
+                    "must not carry a user or password (it is logged and shown on /status); \
+                     set them in rabbitmq.credentials_file",
+                )
+            }
             Ok(url) if url.scheme() == "http" && url.host().is_some() => {}
             Ok(_) => {
                 return invalid(
@@ -297,14 +314,17 @@ mod tests {
             credentials_file: Some(file.path().to_owned()),
             ..RabbitmqConfig::default()
         };
-        let creds = c.resolve_credentials().unwrap();
+        let creds = c.resolve_credentials(&mut Vec::new()).unwrap();
         assert_eq!(creds.user, "fromfile");
         assert_eq!(creds.password.expose(), "s3cret pw");
         let c = RabbitmqConfig {
             user: Some("override".into()),
             ..c
         };
-        assert_eq!(c.resolve_credentials().unwrap().user, "override");
+        assert_eq!(
+            c.resolve_credentials(&mut Vec::new()).unwrap().user,
+            "override"
+        );
 
         let mut bad = tempfile::NamedTempFile::new().unwrap();
         writeln!(bad, "hunter2").unwrap();
@@ -312,7 +332,10 @@ mod tests {
             credentials_file: Some(bad.path().to_owned()),
             ..RabbitmqConfig::default()
         };
-        let err = c.resolve_credentials().unwrap_err().to_string();
+        let err = c
+            .resolve_credentials(&mut Vec::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("rabbitmq.credentials_file"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
     }
@@ -324,7 +347,7 @@ mod tests {
             ..RabbitmqConfig::default()
         };
         assert!(c
-            .resolve_credentials()
+            .resolve_credentials(&mut Vec::new())
             .unwrap_err()
             .to_string()
             .contains("rabbitmq.user"));
@@ -346,11 +369,14 @@ mod tests {
             credentials_file: Some(file.clone()),
             ..RabbitmqConfig::default()
         };
-        let creds = c.resolve_credentials().unwrap();
+        let creds = c.resolve_credentials(&mut Vec::new()).unwrap();
         assert_eq!(creds.user, "mon");
         assert_eq!(creds.password.expose(), "a \"b\" c");
         std::fs::write(&file, "[rabbitmq]\nuser = mon\n").unwrap();
-        let err = c.resolve_credentials().unwrap_err().to_string();
+        let err = c
+            .resolve_credentials(&mut Vec::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2") && err.contains("[group]"), "{err}");
     }
 
@@ -374,5 +400,23 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("rabbitmq.management_url"));
+    }
+
+    /// Regression: a URL with `user:password@` was accepted, then logged at start-up.
+    #[test]
+    fn management_url_with_credentials_is_refused_without_quoting_it() {
+        for url in [
+            "http://mon:hunter2@127.0.0.1:15672",
+            "http://mon@127.0.0.1:15672",
+        ] {
+            let c = RabbitmqConfig {
+                management_url: url.into(),
+                ..RabbitmqConfig::default()
+            };
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("rabbitmq.management_url"), "{err}");
+            assert!(err.contains("must not carry a user or password"), "{err}");
+            assert!(!err.contains("hunter2") && !err.contains("mon@"), "{err}");
+        }
     }
 }

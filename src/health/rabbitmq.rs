@@ -44,6 +44,9 @@ pub enum Reason {
         listed: usize,
         /// Running nodes this node cannot reach (the minority side of a partition).
         partitions: Vec<String>,
+        /// It reaches fewer than a majority, which is healthy only with `fail_on_partition`
+        /// off: the text must not claim the majority then.
+        minority: bool,
         alarms: Vec<Alarm>,
         probe_blocked: bool,
     },
@@ -122,6 +125,7 @@ impl Rule for Reason {
                 running,
                 listed,
                 partitions,
+                minority,
                 alarms,
                 probe_blocked,
             } => {
@@ -130,9 +134,15 @@ impl Rule for Reason {
                 );
                 if !partitions.is_empty() {
                     text.push_str(&format!(
-                        "; network partition with {}, this side holds the majority",
+                        "; network partition with {}",
                         partitions.join(", ")
                     ));
+                    if !minority {
+                        text.push_str(", this side holds the majority");
+                    }
+                }
+                if *minority {
+                    text.push_str("; this side is in a minority (fail_on_partition is off)");
                 }
                 if !alarms.is_empty() {
                     text.push_str(&format!("; {}", describe_alarms(alarms)));
@@ -266,6 +276,7 @@ fn reason(snapshot: &RabbitSnapshot, config: &RabbitmqConfig, now: Instant) -> R
         running: state.nodes.iter().filter(|n| n.running).count(),
         listed: state.nodes.len(),
         partitions: local.partitions.clone(),
+        minority: reachable < majority(config.expected_nodes),
         alarms: state.alarms.clone(),
         probe_blocked,
     }
@@ -524,7 +535,15 @@ pub(crate) mod tests {
             fail_on_partition: false,
             ..RabbitmqConfig::default()
         };
-        assert!(judge(s, ok(), &lenient).healthy);
+        // ...unless fail_on_partition is off, and then it does not claim the majority.
+        let v = judge(s, ok(), &lenient);
+        assert!(v.healthy, "{}", v.reason);
+        assert_eq!(
+            v.reason,
+            "RabbitMQ node rabbit1@vm is running in a cluster with 3 of 3 nodes running; \
+             network partition with rabbit2@vm, rabbit3@vm; this side is in a minority \
+             (fail_on_partition is off)."
+        );
         let mut s = state();
         s.nodes.truncate(1);
         assert!(matches!(

@@ -150,6 +150,28 @@ impl Daemon {
 
     /// The same, run as `WRAPPER... clustercheckd --config FILE` (e.g. in its own namespace).
     pub fn start_wrapped(toml: &str, wrapper: &[&str]) -> Daemon {
+        Self::start_owned(toml, wrapper, None)
+    }
+
+    /// The same, run as the OS user `user` with its supplementary groups (as a service
+    /// manager's `User=` does) through `setpriv`; the temporary directory and the config file
+    /// belong to that user (modes 0700 and 0600), so the daemon can read its config and write
+    /// its ready file, and nobody else can read them.
+    pub fn start_as(toml: &str, user: &str) -> Daemon {
+        let (uid, gid) = os_user_ids(user);
+        let wrapper = [
+            "setpriv",
+            &format!("--reuid={uid}"),
+            &format!("--regid={gid}"),
+            "--init-groups",
+            "--inh-caps=-all",
+        ]
+        .map(String::from);
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        Self::start_owned(toml, &wrapper, Some((uid, gid)))
+    }
+
+    fn start_owned(toml: &str, wrapper: &[&str], owner: Option<(u32, u32)>) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("clustercheckd.toml");
         let text = with_check_addr(toml);
@@ -160,6 +182,10 @@ impl Daemon {
             format!("node_name = \"test\"\n{text}\n")
         };
         std::fs::write(&config, text).expect("write config");
+        if let Some((uid, gid)) = owner {
+            give(dir.path(), uid, gid, 0o700);
+            give(&config, uid, gid, 0o600);
+        }
         let log = dir.path().join("clustercheckd.log");
         let ready = dir.path().join("ready");
         let log_file = std::fs::File::create(&log).expect("log file");
@@ -299,6 +325,29 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The uid and primary gid of an OS user (`id -u`, `id -g`); panics when it does not exist.
+pub fn os_user_ids(user: &str) -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        stdout_of(
+            Command::new("id").args([flag, user]),
+            &format!("id {flag} {user}"),
+        )
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("id {flag} {user}: {e}"))
+    };
+    (id("-u"), id("-g"))
+}
+
+/// Make `path` belong to `uid:gid` with `mode`.
+pub fn give(path: &Path, uid: u32, gid: u32, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+        .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
 }
 
 /// `name=address` lines, as the daemon's `--ready-file` holds them.

@@ -83,6 +83,83 @@ impl Prometheus {
         }
     }
 
+    /// An instant query's `data` (`resultType` and `result`).
+    pub fn query(&self, promql: &str) -> Value {
+        let encoded: String = promql
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        self.api(&format!("/api/v1/query?query={encoded}"))
+    }
+
+    /// The `lastEvaluation` of every rule group, by group name.
+    fn last_evaluations(&self) -> std::collections::BTreeMap<String, String> {
+        let data = self.api("/api/v1/rules");
+        data["groups"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|g| {
+                (
+                    g["name"].as_str().unwrap_or("").to_owned(),
+                    g["lastEvaluation"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Wait until the data is there for every query: each target scraped successfully at least
+    /// `samples` times in the last minute (rate() needs two), and then every rule group evaluated
+    /// twice more, so recording rules and alert states reflect those samples (the second change
+    /// of `lastEvaluation` belongs to an evaluation that started after the wait began).
+    pub fn wait_evaluated(&self, samples: u32, within: Duration) {
+        let start = Instant::now();
+        self.wait_targets_up(within);
+        let query = format!("min(count_over_time(up[1m])) >= {samples}");
+        loop {
+            let data = self.query(&query);
+            if data["result"].as_array().is_some_and(|r| !r.is_empty()) {
+                break;
+            }
+            assert!(
+                start.elapsed() < within,
+                "targets not scraped {samples} times within {within:?}: {}",
+                self.api("/api/v1/targets")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let before = self.last_evaluations();
+        assert!(!before.is_empty(), "no rule groups loaded");
+        let mut changes: std::collections::BTreeMap<String, (String, u32)> = before
+            .into_iter()
+            .map(|(group, last)| (group, (last, 0)))
+            .collect();
+        loop {
+            for (group, last) in self.last_evaluations() {
+                if let Some((seen, n)) = changes.get_mut(&group) {
+                    if *seen != last {
+                        *seen = last;
+                        *n += 1;
+                    }
+                }
+            }
+            if changes.values().all(|(_, n)| *n >= 2) {
+                return;
+            }
+            assert!(
+                start.elapsed() < within,
+                "rule groups not evaluated twice within {within:?}: {changes:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The state ("pending" or "firing") of the alert named `name` whose labels include `labels`,
     /// or None when Prometheus has no such alert.
     pub fn alert_state(&self, name: &str, labels: &[(&str, &str)]) -> Option<String> {

@@ -384,7 +384,9 @@ mod tests {
         }
     }
 
-    /// Entries as RabbitMQ 3.10 wrote them in the sandbox (columns above, disable_stats).
+    /// Entries in the shape RabbitMQ 3.10 writes them (columns above, disable_stats), with names
+    /// and `online` lists edited to reach every branch; the real quorum queue with members down
+    /// is tests/rabbitmq.rs `quorum_queue_with_two_members_down_is_below_quorum`.
     const LISTING: &str = r#"[{"exclusive":false,"name":"synced","node":"rabbit1@vm","policy":"ha-all","slave_nodes":["rabbit2@vm","rabbit3@vm"],"synchronised_slave_nodes":["rabbit2@vm","rabbit3@vm"],"type":"classic","vhost":"/"},
 {"exclusive":false,"name":"behind \"]}","node":"rabbit1@vm","policy":"ha-all","slave_nodes":["rabbit2@vm","rabbit3@vm"],"synchronised_slave_nodes":["rabbit3@vm"],"type":"classic","vhost":"/"},
 {"exclusive":false,"name":"bare","node":"rabbit1@vm","policy":null,"slave_nodes":"","synchronised_slave_nodes":"","type":"classic","vhost":"/"},
