@@ -241,10 +241,14 @@ fn fillers() -> usize {
 /// Open one more idle root connection to node `n`: Some(child) once it is connected (it printed
 /// the result of its first SELECT), None when the server refused it (the error is returned).
 fn open_filler(n: u8) -> Result<Child, String> {
-    let socket = sandbox_dir().join(format!("galera/node{n}/mysqld.sock"));
+    open_filler_on(&sandbox_dir().join(format!("galera/node{n}/mysqld.sock")))
+}
+
+/// The same on the server listening on `socket`.
+fn open_filler_on(socket: &std::path::Path) -> Result<Child, String> {
     let mut child = Command::new("mariadb")
         .args(["--no-defaults", "--protocol=socket", "-S"])
-        .arg(&socket)
+        .arg(socket)
         .args(["-u", "root", "-N", "-B", "--unbuffered", "-e"])
         .arg("SELECT 'connected'; DO SLEEP(3600)")
         .stdin(Stdio::null())
@@ -480,8 +484,8 @@ fn rabbitmq_management_api_hung_is_503_within_its_timeout_and_the_rest_answers()
     let answer = wait_get(&own, "/rabbitmq", within, |a| a.status == 503);
     let took = fault.elapsed();
     record(
-        "RabbitMQ management API hung (beam SIGSTOP < net_ticktime)",
-        "/rabbitmq",
+        "RabbitMQ management API hung (beam.smp SIGSTOP 10 s < net_ticktime)",
+        "/rabbitmq, own",
         &answer,
         FAULT,
         took,
@@ -501,8 +505,8 @@ fn rabbitmq_management_api_hung_is_503_within_its_timeout_and_the_rest_answers()
     assert!(slowest < Duration::from_millis(100), "slowest {slowest:?}");
     let peer_answer = peer_answer.expect("the peer was asked");
     record(
-        "RabbitMQ management API hung on another node (seen by node 1's daemon)",
-        "/rabbitmq",
+        "RabbitMQ management API hung (beam.smp SIGSTOP 10 s < net_ticktime)",
+        "/rabbitmq, peer",
         &peer_answer,
         FAULT,
         fault.elapsed(),
@@ -631,5 +635,171 @@ fn daemon_restart_answers_its_first_real_verdict_soon_after_listening() {
         took - listening < Duration::from_secs(2),
         "{:?} between listening and the real verdict",
         took - listening
+    );
+}
+
+// --- MariaDB's extra_port: the way in when max_connections is exhausted -------------------------
+
+/// A free TCP port on 127.0.0.1 (bound, read, released: a server started right after takes it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A scratch MariaDB (not Galera: the sandbox nodes' my.cnf are shared and extra_port is not
+/// dynamic) with `extra_port`, stopped and removed when dropped.
+struct ScratchMariadb {
+    dir: std::path::PathBuf,
+    child: Child,
+    port: u16,
+    extra_port: u16,
+}
+
+impl ScratchMariadb {
+    fn start() -> ScratchMariadb {
+        // Under /var/tmp and owned by mysql: mariadbd drops to that user.
+        let dir = sandbox_dir().join(format!("faults-extra-port-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data")).expect("scratch dir");
+        common::stdout_of(
+            Command::new("chown").args(["-R", "mysql:mysql"]).arg(&dir),
+            "chown",
+        );
+        common::stdout_of(
+            Command::new("mariadb-install-db")
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", dir.join("data").display()))
+                .args([
+                    "--user=mysql",
+                    "--skip-test-db",
+                    "--auth-root-authentication-method=socket",
+                ]),
+            "mariadb-install-db",
+        );
+        let (port, extra_port) = (free_port(), free_port());
+        let child = Command::new("mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
+            .arg(format!("--pid-file={}", dir.join("mariadbd.pid").display()))
+            .arg(format!("--log-error={}", dir.join("error.log").display()))
+            .args([
+                "--user=mysql",
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+            ])
+            .args(["--innodb-buffer-pool-size=16M", "--max-connections=10"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--extra-port={extra_port}"))
+            .arg("--extra-max-connections=2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mariadbd");
+        let server = ScratchMariadb {
+            dir,
+            child,
+            port,
+            extra_port,
+        };
+        let start = Instant::now();
+        while server.sql("SELECT 1").is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "scratch mariadbd did not answer in 30 s: {}",
+                std::fs::read_to_string(server.dir.join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server
+    }
+
+    fn socket(&self) -> std::path::PathBuf {
+        self.dir.join("mysqld.sock")
+    }
+
+    fn sql(&self, sql: &str) -> Result<String, String> {
+        let out = Command::new("mariadb")
+            .args(["--no-defaults", "--protocol=socket", "-S"])
+            .arg(self.socket())
+            .args(["-u", "root", "-N", "-B", "-e", sql])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+impl Drop for ScratchMariadb {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What docs/reliability.md says about extra_port, shown on a real server: with max_connections
+/// exhausted, a daemon pointed at the normal port gets "Too many connections", one pointed at
+/// `extra_port` reaches the server and gets its answer (here the server is not a Galera node, so
+/// that answer is about wsrep, not about connections).
+#[test]
+fn extra_port_lets_a_new_daemon_in_when_max_connections_is_exhausted() {
+    let server = ScratchMariadb::start();
+    let (user, password) = (&env()["GALERA_CHECK_USER"], &env()["GALERA_CHECK_PASSWORD"]);
+    server
+        .sql(&format!(
+            "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}'; \
+             GRANT PROCESS ON *.* TO '{user}'@'127.0.0.1'"
+        ))
+        .expect("the check user");
+    let _close = Restore::new(close_fillers);
+    let refusal = loop {
+        match open_filler_on(&server.socket()) {
+            Ok(child) => FILLERS.with(|f| f.borrow_mut().push(child)),
+            Err(error) => break error,
+        }
+        assert!(fillers() < 64, "64 idle connections and still not full");
+    };
+    assert!(refusal.contains("Too many connections"), "{refusal}");
+    let tcp = |port: u16| {
+        format!(
+            "[galera]\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"{user}\"\n\
+             password = \"{password}\"\ninterval = \"1s\"\ntimeout = \"1s\"\n"
+        )
+    };
+    let main_port = Daemon::start(&tcp(server.port));
+    let (answer, _) = main_port.wait_check(Duration::from_secs(5), "1040", |a| {
+        a.body.contains("Too many connections")
+    });
+    assert_eq!(answer.status, 503);
+    let extra = Daemon::start(&tcp(server.extra_port));
+    let (answer, _) = extra.wait_check(Duration::from_secs(5), "the server's own answer", |a| {
+        !a.body.contains("no poll has completed yet")
+    });
+    // The poll got in and read SHOW STATUS: a plain MariaDB has no wsrep_local_state.
+    assert!(
+        answer.body.contains("wsrep_local_state is missing"),
+        "{}",
+        answer.body
+    );
+    eprintln!(
+        "through extra_port: {} {}",
+        answer.status,
+        answer.body.trim_end()
     );
 }
