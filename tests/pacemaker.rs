@@ -192,7 +192,8 @@ fn offline_healthy_cluster_one_vip_holder_with_haproxy_beside_it() {
 #[test]
 fn offline_vip_moved_follows_to_controller02() {
     // A recorded scenario (the sandbox has one Pacemaker node): the clock starts before the three
-    // daemons and stops once each has read the CIB.
+    // daemons (the CIBs made already) and stops once each has read its CIB.
+    scenarios();
     let start = Instant::now();
     let (daemons, pacemaker, vip, placed) = three("vip-moved");
     let took = start.elapsed();
