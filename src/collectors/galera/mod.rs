@@ -63,6 +63,9 @@ const MEMBERS_QUERY: &str =
 
 /// MySQL error codes meaning "these credentials are not accepted".
 const AUTH_ERROR_CODES: [u16; 3] = [1044, 1045, 1698];
+/// "Too many connections" (max_connections, or the user's own limits): refused while
+/// connecting, so the server is not reachable for us; no query failed.
+const CONNECTION_LIMIT_CODES: [u16; 3] = [1040, 1203, 1226];
 /// "command denied" / "table doesn't exist": the member table is optional.
 const MEMBERS_UNAVAILABLE_CODES: [u16; 2] = [1142, 1146];
 
@@ -105,6 +108,12 @@ fn classify(error: mysql_async::Error) -> PollError {
     match error {
         mysql_async::Error::Server(e) if AUTH_ERROR_CODES.contains(&e.code) => {
             PollError::AuthenticationFailed(e.message)
+        }
+        mysql_async::Error::Server(e) if CONNECTION_LIMIT_CODES.contains(&e.code) => {
+            PollError::Unreachable(format!(
+                "server refused the connection: {} ({})",
+                e.message, e.code
+            ))
         }
         mysql_async::Error::Server(e) => PollError::Query(format!("{} ({})", e.message, e.code)),
         other => PollError::Unreachable(other.to_string()),
@@ -616,4 +625,34 @@ fn name_value(row: Row) -> Option<(String, String)> {
     let name: Option<String> = row.take_opt(0).and_then(Result::ok);
     let value: Option<String> = row.take_opt(1).and_then(Result::ok);
     Some((name?, value?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(code: u16, message: &str) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: message.into(),
+            state: "HY000".into(),
+        })
+    }
+
+    #[test]
+    fn a_full_server_is_a_refused_connection_not_a_failed_query() {
+        let error = classify(server_error(1040, "Too many connections"));
+        assert_eq!(
+            error.to_string(),
+            "server refused the connection: Too many connections (1040)"
+        );
+        assert!(matches!(
+            classify(server_error(1045, "Access denied")),
+            PollError::AuthenticationFailed(_)
+        ));
+        assert_eq!(
+            classify(server_error(1064, "syntax")).to_string(),
+            "query failed: syntax (1064)"
+        );
+    }
 }
