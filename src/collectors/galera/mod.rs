@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::collectors::{publisher, CollectorStats, Feed, Publisher, Ticker};
 use crate::config::{DbAddress, DbEndpoint, GaleraConfig};
 
+pub mod grastate;
 pub mod recovery;
 pub mod status;
 
