@@ -72,6 +72,12 @@ poll_section! {
         /// Also read mysql.wsrep_cluster_members (needs SELECT on it; skipped when not granted).
         pub read_members: bool,
         pub compat: Compat,
+        /// Galera's data directory (where grastate.dat and gvwstate.dat live, e.g.
+        /// /var/lib/mysql). When set, both files are read at every poll, so /status, /metrics
+        /// and the check's reason say the last committed seqno and safe_to_bootstrap also while
+        /// mysqld is down. Unset (the default): not read. The daemon needs read access to just
+        /// these two files (README: an ACL, not the mysql group).
+        pub data_dir: Option<PathBuf>,
         /// Where and as whom to connect: the keys above merged over `defaults_file`, resolved
         /// once by `Config::load`. `Some` exactly when the section is enabled (a disabled
         /// section's defaults file is never read).
@@ -105,6 +111,7 @@ impl Default for GaleraConfig {
             recovery_max_hold: Duration::from_secs(30),
             read_members: true,
             compat: Compat::Native,
+            data_dir: None,
             endpoint: None,
         };
         // Enabled by default, so resolved by default: with no defaults file and no keys, the
@@ -176,6 +183,13 @@ impl GaleraConfig {
             return Err(ConfigError::invalid(
                 "galera.socket_candidates",
                 "must list at least one socket (or set galera.socket or galera.host)",
+            ));
+        }
+        if self.data_dir.as_ref().is_some_and(|d| !d.is_absolute()) {
+            // Relative to what? The daemon's working directory is the service manager's choice.
+            return Err(ConfigError::invalid(
+                "galera.data_dir",
+                "must be an absolute path",
             ));
         }
         if self.recovery_max_hold > MAX_RECOVERY_HOLD {
@@ -369,6 +383,22 @@ mod tests {
             err.contains(&format!("{}:2:", env.path().display())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn data_dir_is_off_by_default_and_must_be_absolute() {
+        assert_eq!(GaleraConfig::default().data_dir, None);
+        let galera = GaleraConfig {
+            data_dir: Some("var/lib/mysql".into()),
+            ..GaleraConfig::default()
+        };
+        let err = galera.validate().unwrap_err().to_string();
+        assert!(err.contains("galera.data_dir"), "{err}");
+        let galera = GaleraConfig {
+            data_dir: Some("/var/lib/mysql".into()),
+            ..GaleraConfig::default()
+        };
+        assert!(galera.validate().is_ok());
     }
 
     #[test]
