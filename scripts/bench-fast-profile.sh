@@ -102,7 +102,7 @@ again and again. A false DOWN is a change to unhealthy saying the server did not
 |---|---|---|---|---|---|
 | $(printf '%.0f' "$elapsed") s | $inserted | $backups | ${errors:-?} | $downs | $false_downs |
 
-Changes to unhealthy by reason: ${by_reason:-none}.
+Changes to unhealthy by reason: ${by_reason:-none}
 
 Target (issue #12): zero false DOWN and zero poll errors under a steady write load plus a
 concurrent backup on the writer: $verdict. A "Donor/Desynced" verdict is a true one: mariabackup's

@@ -25,6 +25,7 @@ seed cib_constraints_xml tests/fixtures/pacemaker/*.constraints.xml
 seed cib_resources_xml tests/fixtures/pacemaker/*.resources.xml
 seed config_file config/clustercheckd.toml
 seed web_config config/web-config.yml
+seed galera_state_files tests/fixtures/galera-state/*.dat
 printf '[client]\nuser=clustercheck\npassword="p#w"\nsocket=/run/mysqld/mysqld.sock\n' > /tmp/fuzz-seed.cnf
 seed option_files /tmp/fuzz-seed.cnf
 printf 'OPTIONS / HTTP/1.0\r\n\r\n' > /tmp/fuzz-seed.http

@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::collectors::galera::grastate::{parse_grastate, StateFiles};
 use crate::collectors::galera::status::{tests_support::synced_rows, StatusRows};
 use crate::collectors::galera::{GaleraSnapshot, Member, Members, PollError, Polled};
 use crate::collectors::pacemaker::local::LocalAddress;
@@ -106,6 +107,14 @@ fn galera_unreachable(now: Instant) -> GaleraSnapshot {
     ));
     snapshot.unreachable_since = now - Duration::from_millis(4200);
     snapshot.stats = stats(false, 5);
+    // With galera.data_dir (set in the scenario's config): mysqld was stopped cleanly, so
+    // grastate.dat holds the seqno (the real file of a sandbox node) and gvwstate.dat is gone.
+    snapshot.state_files = Some(Arc::new(StateFiles {
+        grastate: parse_grastate(include_str!(
+            "../tests/fixtures/galera-state/grastate-clean-stop.dat"
+        )),
+        gvwstate: Ok(None),
+    }));
     snapshot
 }
 
@@ -372,6 +381,9 @@ fn scenarios(now: Instant) -> Vec<Scenario> {
             rabbit_healthy(now),
         ),
     ];
+    if let Some(outage) = list.iter_mut().find(|s| s.name == "outage") {
+        outage.config.galera.data_dir = Some("/var/lib/mysql".into());
+    }
     let mut maintenance = all(
         "percona-maintenance",
         "controller01",

@@ -7,6 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::fault_matrix::{record, FAULT};
 use common::{
     env, env_num, galera_cluster_size, galera_heal, galera_sql, lock, sandbox, stdout_of, Daemon,
     Restore,
@@ -76,6 +77,13 @@ fn desync_turns_503_within_an_interval_and_back() {
     galera_sql(2, "SET GLOBAL wsrep_desync = ON");
     let (answer, _) = daemon.wait_check(SLACKED_INTERVAL, "503 after desync", unhealthy);
     let took = fault.elapsed();
+    record(
+        "Galera node desynced (wsrep_desync=ON)",
+        "/",
+        &answer,
+        FAULT,
+        took,
+    );
     assert_eq!(
         answer.body,
         "Galera cluster node is not synced: Donor/Desynced.\n"
@@ -200,6 +208,7 @@ fn killed_mysqld_is_503_and_restarted_is_200() {
     sandbox(&["galera", "kill", "3"]);
     let (answer, _) = daemon.wait_check(SLACKED_INTERVAL, "503 after kill", unhealthy);
     let took = fault.elapsed();
+    record("mysqld killed (SIGKILL)", "/", &answer, FAULT, took);
     assert!(
         answer.body.contains("state unknown: database unreachable"),
         "{}",
@@ -230,6 +239,7 @@ fn hung_mysqld_is_503_fast_and_stays_503_until_it_really_rejoined() {
     let deadline = INTERVAL + TIMEOUT + Duration::from_secs(1);
     let (answer, _) = daemon.wait_check(deadline, "503 while hung", unhealthy);
     let took = stopped_at.elapsed();
+    record("mysqld hung (SIGSTOP)", "/", &answer, FAULT, took);
     assert!(took <= deadline, "took {took:?}");
     assert!(answer.body.contains("state unknown"), "{}", answer.body);
 
@@ -336,9 +346,17 @@ fn survivor_of_two_kills_is_non_primary_but_of_two_clean_stops_is_primary() {
         galera_heal();
     });
 
+    let fault = Instant::now();
     sandbox(&["galera", "kill", "2"]);
     sandbox(&["galera", "kill", "3"]);
     let (answer, _) = daemon.wait_check(Duration::from_secs(30), "503 without quorum", unhealthy);
+    record(
+        "non-Primary survivor (two of three nodes SIGKILLed)",
+        "/",
+        &answer,
+        FAULT,
+        fault.elapsed(),
+    );
     assert!(
         answer.body.contains("is not in the Primary component"),
         "{}",

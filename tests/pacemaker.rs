@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::fault_matrix::{record, READY};
 use common::{lock, sandbox, Answer, Daemon, Restore};
 
 /// How long a change may take to show: the cluster settles (the sandbox verbs wait for that),
@@ -190,10 +191,20 @@ fn offline_healthy_cluster_one_vip_holder_with_haproxy_beside_it() {
 
 #[test]
 fn offline_vip_moved_follows_to_controller02() {
+    // A recorded scenario (the sandbox has one Pacemaker node): the clock starts before the three
+    // daemons (the CIBs made already) and stops once each has read its CIB.
+    scenarios();
+    let start = Instant::now();
     let (daemons, pacemaker, vip, placed) = three("vip-moved");
+    let took = start.elapsed();
     assert_eq!(pacemaker, [200, 200, 200]);
     assert_eq!(vip, [503, 503, 503]);
     assert_eq!(placed, 1.0);
+    let since = "start of 3 daemons (recorded CIB)";
+    for (who, d) in [("old holder", &daemons[0]), ("new holder", &daemons[1])] {
+        let fault = format!("VIP moved controller01 -> 02, seen by the {who}");
+        record(&fault, "/vip", &d.get("/vip"), since, took);
+    }
     assert!(
         daemons[1]
             .get("/vip")
@@ -371,6 +382,15 @@ fn broken_crm_mon_reports_down_with_a_reason_and_galera_keeps_answering() {
             a.body.contains(reason)
         });
         assert_eq!(answer.status, 503, "{}", crm_mon.display());
+        if crm_mon.ends_with("hanging") {
+            record(
+                "crm_mon hanging",
+                "/pacemaker",
+                &answer,
+                READY,
+                start.elapsed(),
+            );
+        }
         // Within interval + timeout (+ scheduling slack).
         assert!(
             start.elapsed() < Duration::from_secs(4),

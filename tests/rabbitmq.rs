@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::fault_matrix::{record, FAULT};
 use common::prometheus::{shortened_rules, Prometheus};
 use common::{env, env_num, lock, sandbox, Answer, Daemon, Restore};
 
@@ -528,6 +529,7 @@ fn stopped_ram_node_is_seen_stopped_by_its_peers_and_503_by_itself() {
     let _undo = Restore::new(|| {
         sandbox_quiet(&["rabbitmq", "start_app", "3"]);
     });
+    let fault = Instant::now();
     sandbox(&["rabbitmq", "stop_app", "3"]);
     // The peer's verdict and its view of the nodes, from one /status document.
     let status = wait_for(
@@ -536,11 +538,21 @@ fn stopped_ram_node_is_seen_stopped_by_its_peers_and_503_by_itself() {
         || rabbit_status(&peer),
         |s| node_running(s, &name3) == Some(false),
     );
+    let stopped = "RabbitMQ node stopped (stop_app on node 3)";
+    let seen = fault.elapsed();
+    record(
+        stopped,
+        "/rabbitmq, peer",
+        &rabbit_check(&peer),
+        FAULT,
+        seen,
+    );
     assert_eq!(status["healthy"], true, "{status}");
     let reason = status["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("2 of 3 nodes running"), "{reason}");
 
     let answer = wait_status(&own, 503, Duration::from_secs(10));
+    record(stopped, "/rabbitmq, own", &answer, FAULT, fault.elapsed());
     assert!(
         answer.body.contains("management API unreachable"),
         "{}",
@@ -581,6 +593,7 @@ fn memory_alarm_is_named_everywhere_and_fails_only_the_strict_local_node() {
     let _undo = Restore::new(|| {
         sandbox_quiet(&["rabbitmq", "alarm", "2", "off"]);
     });
+    let fault_at = Instant::now();
     sandbox(&["rabbitmq", "alarm", "2", "on"]);
     let alarm = format!("memory alarm on {name2}");
     for (i, d) in lenient.iter().enumerate() {
@@ -596,6 +609,10 @@ fn memory_alarm_is_named_everywhere_and_fails_only_the_strict_local_node() {
             || rabbit_check(d),
             |a| a.body.contains(&alarm),
         );
+        if i == 1 {
+            let fault = "RabbitMQ memory alarm on node 2";
+            record(fault, "/rabbitmq, own", &answer, FAULT, fault_at.elapsed());
+        }
         assert_eq!(answer.status, 200, "daemon {}: {}", i + 1, answer.body);
         assert_eq!(
             d.metric("clustercheckd_rabbitmq_local_alarm"),
@@ -610,6 +627,9 @@ fn memory_alarm_is_named_everywhere_and_fails_only_the_strict_local_node() {
         );
     }
     let answer = wait_status(&strict[1], 503, Duration::from_secs(10));
+    let took = fault_at.elapsed();
+    let fault = "RabbitMQ memory alarm on node 2, fail_on_local_alarm = true";
+    record(fault, "/rabbitmq, own", &answer, FAULT, took);
     assert!(answer.body.contains(&alarm), "{}", answer.body);
     assert!(
         answer.body.contains("fail_on_local_alarm"),

@@ -235,7 +235,16 @@ _g_launch() {
   fi
   rm -f "$d/mariadbd.pid"
   log "galera: starting node$n ($mode)"
-  setsid mariadbd --defaults-file="$(_g_cnf "$n")" "${args[@]}" </dev/null >>"$d/stdout.log" 2>&1 &
+  # mariadbd gets no descriptor of ours beyond 0-2: a caller's `flock LOCK -c '...'` lock fd
+  # inherited by it keeps the cluster's test lock held for as long as the node runs (seen: node 3
+  # held galera.lock for 13 minutes after the flock that took it had exited, blocking every test).
+  (
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec setsid mariadbd --defaults-file="$(_g_cnf "$n")" "${args[@]}"
+  ) </dev/null >>"$d/stdout.log" 2>&1 &
   local _
   for _ in $(seq 1 20); do [ -n "$(_g_pid "$n")" ] && return 0; sleep 0.25; done
   tail -n 20 "$d/error.log" >&2 || true

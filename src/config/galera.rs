@@ -77,6 +77,12 @@ poll_section! {
         /// the poller poll at once (at most one such poll per 100 ms). A notification never
         /// decides a verdict by itself; the poll it triggers does. Unset (the default): off.
         pub notify_socket: Option<PathBuf>,
+        /// Galera's data directory (where grastate.dat and gvwstate.dat live, e.g.
+        /// /var/lib/mysql). When set, both files are read at every poll, so /status, /metrics
+        /// and the check's reason say the last committed seqno and safe_to_bootstrap also while
+        /// mysqld is down. Unset (the default): not read. The daemon needs read access to just
+        /// these two files (README: an ACL, not the mysql group).
+        pub data_dir: Option<PathBuf>,
         /// Where and as whom to connect: the keys above merged over `defaults_file`, resolved
         /// once by `Config::load`. `Some` exactly when the section is enabled (a disabled
         /// section's defaults file is never read).
@@ -111,6 +117,7 @@ impl Default for GaleraConfig {
             read_members: true,
             compat: Compat::Native,
             notify_socket: None,
+            data_dir: None,
             endpoint: None,
         };
         // Enabled by default, so resolved by default: with no defaults file and no keys, the
@@ -193,6 +200,13 @@ impl GaleraConfig {
                     "must be an absolute path to a file",
                 ));
             }
+        }
+        if self.data_dir.as_ref().is_some_and(|d| !d.is_absolute()) {
+            // Relative to what? The daemon's working directory is the service manager's choice.
+            return Err(ConfigError::invalid(
+                "galera.data_dir",
+                "must be an absolute path",
+            ));
         }
         if self.recovery_max_hold > MAX_RECOVERY_HOLD {
             return Err(ConfigError::invalid(
@@ -397,6 +411,22 @@ mod tests {
         assert!(err.contains("galera.notify_socket"), "{err}");
         let galera = GaleraConfig {
             notify_socket: Some("/run/clustercheckd/notify.sock".into()),
+            ..GaleraConfig::default()
+        };
+        assert!(galera.validate().is_ok());
+    }
+
+    #[test]
+    fn data_dir_is_off_by_default_and_must_be_absolute() {
+        assert_eq!(GaleraConfig::default().data_dir, None);
+        let galera = GaleraConfig {
+            data_dir: Some("var/lib/mysql".into()),
+            ..GaleraConfig::default()
+        };
+        let err = galera.validate().unwrap_err().to_string();
+        assert!(err.contains("galera.data_dir"), "{err}");
+        let galera = GaleraConfig {
+            data_dir: Some("/var/lib/mysql".into()),
             ..GaleraConfig::default()
         };
         assert!(galera.validate().is_ok());

@@ -13,11 +13,17 @@
 //! view for several seconds. Such a node must earn its way back: the poller keeps that history
 //! ([`crate::collectors::galera::recovery`]) and this module only turns an active hold into a
 //! reason.
+//!
+//! When mysqld does not answer and `galera.data_dir` is set, the reason also says what
+//! grastate.dat holds: after a clean shutdown the last committed seqno and safe_to_bootstrap
+//! (what an operator restarting the cluster needs), or that the seqno is -1 (still running but not
+//! answering, or crashed: the position must be recovered from InnoDB).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::{freshness, Rule, Unknown};
+use crate::collectors::galera::grastate::StateFiles;
 use crate::collectors::galera::status::{ClusterStatus, GaleraStatus, LocalState, RejectQueries};
 use crate::collectors::galera::{GaleraSnapshot, PollError};
 use crate::config::GaleraConfig;
@@ -37,6 +43,8 @@ pub enum Reason {
     Unreachable {
         duration: Duration,
         error: String,
+        /// What grastate.dat says; `None` when `galera.data_dir` is not configured.
+        saved: Option<SavedPosition>,
     },
     AuthenticationFailed {
         error: String,
@@ -62,6 +70,61 @@ pub enum Reason {
     RejectsQueries(RejectQueries),
     ReadOnly,
     PxcMaintenance(String),
+}
+
+/// What grastate.dat says about a node whose mysqld does not answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SavedPosition {
+    /// seqno >= 0: Galera wrote it on a clean shutdown, so mysqld is down and this is the last
+    /// write-set it committed.
+    CleanShutdown {
+        seqno: i64,
+        safe_to_bootstrap: Option<bool>,
+    },
+    /// seqno -1: mysqld still runs (hung, or not answering us) or it crashed; the position is
+    /// then only in InnoDB (`mysqld --wsrep-recover`).
+    NotSaved { safe_to_bootstrap: Option<bool> },
+    /// The file could not be read or parsed (the error, as the collector saw it).
+    Unreadable(String),
+}
+
+impl SavedPosition {
+    pub fn of(files: &StateFiles) -> Self {
+        match &files.grastate {
+            Ok(state) if state.clean_shutdown() => SavedPosition::CleanShutdown {
+                seqno: state.seqno,
+                safe_to_bootstrap: state.safe_to_bootstrap,
+            },
+            Ok(state) => SavedPosition::NotSaved {
+                safe_to_bootstrap: state.safe_to_bootstrap,
+            },
+            Err(error) => SavedPosition::Unreadable(error.to_string()),
+        }
+    }
+
+    /// The clause appended to the unreachable reason.
+    fn text(&self) -> String {
+        let flag = |safe: &Option<bool>| match safe {
+            Some(true) => "safe_to_bootstrap 1",
+            Some(false) => "safe_to_bootstrap 0",
+            None => "safe_to_bootstrap unknown",
+        };
+        match self {
+            SavedPosition::CleanShutdown {
+                seqno,
+                safe_to_bootstrap,
+            } => format!(
+                "mysqld down; last committed seqno {seqno}, {}",
+                flag(safe_to_bootstrap)
+            ),
+            SavedPosition::NotSaved { safe_to_bootstrap } => format!(
+                "grastate.dat seqno -1: mysqld still running or not shut down cleanly \
+                 (position only in InnoDB: mysqld --wsrep-recover), {}",
+                flag(safe_to_bootstrap)
+            ),
+            SavedPosition::Unreadable(error) => format!("grastate.dat: {error}"),
+        }
+    }
 }
 
 impl Rule for Reason {
@@ -97,9 +160,22 @@ impl Rule for Reason {
                 age.as_secs_f64()
             ),
             Reason::NeverPolled => format!("{NODE} state unknown: no poll has completed yet."),
-            Reason::Unreachable { duration, error } => format!(
+            Reason::Unreachable {
+                duration,
+                error,
+                saved: None,
+            } => format!(
                 "{NODE} state unknown: database unreachable for {:.1} s ({error}).",
                 duration.as_secs_f64()
+            ),
+            Reason::Unreachable {
+                duration,
+                error,
+                saved: Some(saved),
+            } => format!(
+                "{NODE} state unknown: database unreachable for {:.1} s ({error}); {}.",
+                duration.as_secs_f64(),
+                saved.text()
             ),
             Reason::AuthenticationFailed { error } => {
                 format!("{NODE} state unknown: authentication failed ({error}).")
@@ -191,6 +267,7 @@ fn reason(snapshot: &GaleraSnapshot, config: &GaleraConfig, now: Instant) -> Rea
             return Reason::Unreachable {
                 duration: now.saturating_duration_since(snapshot.unreachable_since),
                 error: error.to_string(),
+                saved: snapshot.state_files.as_deref().map(SavedPosition::of),
             }
         }
     };
@@ -280,6 +357,7 @@ mod tests {
             maintenance_file: false,
             unreachable_since: now,
             hold: None,
+            state_files: None,
             holds_ended: Default::default(),
             stats: Default::default(),
         }
@@ -428,6 +506,73 @@ mod tests {
         ));
         let v = verdict(&snap, &config(), now);
         assert!(v.reason.contains("authentication failed"), "{}", v.reason);
+    }
+
+    #[test]
+    fn unreachable_says_what_grastate_dat_holds() {
+        use crate::collectors::galera::grastate::{parse_grastate, StateFileError};
+        let now = Instant::now();
+        let mut snap = snapshot(synced(), now);
+        snap.outcome = Err(PollError::Unreachable("Connection refused".into()));
+        snap.unreachable_since = now - Duration::from_millis(4200);
+        let stopped = parse_grastate(include_str!(
+            "../../tests/fixtures/galera-state/grastate-clean-stop.dat"
+        ));
+        snap.state_files = Some(Arc::new(StateFiles {
+            grastate: stopped.clone(),
+            gvwstate: Ok(None),
+        }));
+        let v = verdict(&snap, &config(), now);
+        assert!(!v.healthy);
+        assert_eq!(
+            v.reason,
+            "Galera cluster node state unknown: database unreachable for 4.2 s (Connection \
+             refused); mysqld down; last committed seqno 1082, safe_to_bootstrap 0."
+        );
+        // The transition log keys on the state, not on the seqno.
+        assert_eq!(
+            v.rule.state_key(),
+            "state unknown: unreachable (Connection refused)"
+        );
+
+        let running = parse_grastate(include_str!(
+            "../../tests/fixtures/galera-state/grastate-running.dat"
+        ));
+        snap.state_files = Some(Arc::new(StateFiles {
+            grastate: running,
+            gvwstate: Ok(None),
+        }));
+        let v = verdict(&snap, &config(), now);
+        assert!(
+            v.reason
+                .contains("grastate.dat seqno -1: mysqld still running or not shut down cleanly")
+                && !v.reason.contains("mysqld down"),
+            "{}",
+            v.reason
+        );
+
+        snap.state_files = Some(Arc::new(StateFiles {
+            grastate: Err(StateFileError::Unreadable(
+                "Permission denied (os error 13)".into(),
+            )),
+            gvwstate: Ok(None),
+        }));
+        let v = verdict(&snap, &config(), now);
+        assert!(
+            v.reason
+                .ends_with("; grastate.dat: cannot read: Permission denied (os error 13)."),
+            "{}",
+            v.reason
+        );
+
+        // A server that answers (wrong password) is not down: no saved position is claimed.
+        snap.outcome = Err(PollError::AuthenticationFailed("Access denied".into()));
+        snap.state_files = Some(Arc::new(StateFiles {
+            grastate: stopped,
+            gvwstate: Ok(None),
+        }));
+        let v = verdict(&snap, &config(), now);
+        assert!(!v.reason.contains("seqno"), "{}", v.reason);
     }
 
     #[test]

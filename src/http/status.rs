@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::AppState;
+use crate::collectors::galera::grastate;
 use crate::collectors::{galera, pacemaker, rabbitmq};
 use crate::health;
 
@@ -48,6 +49,19 @@ fn galera_status(snapshot: &galera::GaleraSnapshot, state: &AppState, now: Insta
         "collector": snapshot.stats,
         "error": snapshot.outcome.as_ref().err().map(|e| e.to_string()),
     });
+    // Only with `galera.data_dir`: grastate.dat and gvwstate.dat as read at the last poll (known
+    // also while mysqld is down), each with the error that kept it out, if any. gvwstate.dat is
+    // null without an error after a clean stop (Galera removes it).
+    if let Some(files) = &snapshot.state_files {
+        let error = |e: Option<&grastate::StateFileError>| e.map(|e| e.to_string());
+        section["state_files"] = json!({
+            "data_dir": config.data_dir,
+            "grastate": files.grastate.as_ref().ok(),
+            "grastate_error": error(files.grastate.as_ref().err()),
+            "gvwstate": files.gvwstate.as_ref().ok().and_then(Option::as_ref),
+            "gvwstate_error": error(files.gvwstate.as_ref().err()),
+        });
+    }
     if let Ok(polled) = &snapshot.outcome {
         let s = &polled.status;
         section["state"] = json!(s.local_state_comment);

@@ -55,6 +55,26 @@ pub fn render(
         &[],
         f64::from(config.expected_nodes),
     );
+    // From grastate.dat (galera.data_dir), so also while mysqld is down; absent when the file
+    // is not configured or not readable.
+    if let Some(Ok(saved)) = snapshot.state_files.as_deref().map(|f| &f.grastate) {
+        e.gauge(
+            "galera_saved_seqno",
+            "seqno in grastate.dat: the last committed write-set, written on a clean shutdown; \
+             -1 while mysqld runs or after a crash.",
+            &[],
+            saved.seqno as f64,
+        );
+        if let Some(safe) = saved.safe_to_bootstrap {
+            e.flag(
+                "galera_safe_to_bootstrap",
+                "safe_to_bootstrap in grastate.dat: 1 on the node a whole-cluster restart should \
+                 start from (the last to leave cleanly).",
+                &[],
+                safe,
+            );
+        }
+    }
     let Some(s) = snapshot.status() else {
         return;
     };
@@ -310,6 +330,32 @@ mod tests {
         assert!(text.contains("clustercheckd_collector_up{collector=\"galera\"} 0"));
         assert!(!text.contains("clustercheckd_galera_cluster_size "));
         assert!(!text.contains("clustercheckd_galera_info"));
+    }
+
+    #[test]
+    fn saved_state_is_exported_while_the_server_is_down() {
+        use crate::collectors::galera::grastate::{parse_grastate, StateFileError, StateFiles};
+        let mut snapshot = synced_snapshot();
+        snapshot.outcome = Err(PollError::Unreachable("Connection refused".into()));
+        assert!(!exposition(&snapshot).contains("saved_seqno"));
+        snapshot.state_files = Some(Arc::new(StateFiles {
+            grastate: parse_grastate(include_str!(
+                "../../tests/fixtures/galera-state/grastate-clean-stop.dat"
+            )),
+            gvwstate: Ok(None),
+        }));
+        let text = exposition(&snapshot);
+        assert!(
+            text.contains("clustercheckd_galera_saved_seqno 1082\n"),
+            "{text}"
+        );
+        assert!(text.contains("clustercheckd_galera_safe_to_bootstrap 0\n"));
+        snapshot.state_files = Some(Arc::new(StateFiles {
+            grastate: Err(StateFileError::NotFound),
+            gvwstate: Ok(None),
+        }));
+        let text = exposition(&snapshot);
+        assert!(!text.contains("saved_seqno") && !text.contains("safe_to_bootstrap"));
     }
 
     #[test]

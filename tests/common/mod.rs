@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod fault_matrix;
 pub mod prometheus;
 
 use std::collections::HashMap;

@@ -14,6 +14,10 @@
 //! and the server closing the idle connection, e.g. when mysqld is killed ([`watch`]). Either way
 //! only the poll decides what is published.
 //!
+//! With `data_dir` set it also reads Galera's state files there at every poll ([`grastate`]:
+//! grastate.dat and gvwstate.dat, a few hundred bytes each, bounded at 64 KiB), so the saved
+//! seqno and safe_to_bootstrap are known while mysqld is down.
+//!
 //! It also keeps the post-outage history ([`recovery`]): whether the node is inside a hold-down
 //! after an outage longer than evs.suspect_timeout. "Healthy" is decided in
 //! [`crate::health::galera`]; this module only observes and publishes.
@@ -31,11 +35,13 @@ use tokio_util::sync::CancellationToken;
 use crate::collectors::{publisher, CollectorStats, Feed, Publisher, Ticker};
 use crate::config::{DbAddress, DbEndpoint, GaleraConfig};
 
+pub mod grastate;
 pub mod notify;
 pub mod recovery;
 pub mod status;
 pub mod watch;
 
+use grastate::{StateFileError, StateFiles};
 use recovery::{GateEvent, Hold, HoldsEnded, RecoveryGate};
 
 use status::{ClusterStatus, GaleraStatus, StatusError, StatusRows};
@@ -63,6 +69,9 @@ const MEMBERS_QUERY: &str =
 
 /// MySQL error codes meaning "these credentials are not accepted".
 const AUTH_ERROR_CODES: [u16; 3] = [1044, 1045, 1698];
+/// "Too many connections" (max_connections, or the user's own limits): refused while
+/// connecting, so the server is not reachable for us; no query failed.
+const CONNECTION_LIMIT_CODES: [u16; 3] = [1040, 1203, 1226];
 /// "command denied" / "table doesn't exist": the member table is optional.
 const MEMBERS_UNAVAILABLE_CODES: [u16; 2] = [1142, 1146];
 
@@ -106,6 +115,12 @@ fn classify(error: mysql_async::Error) -> PollError {
         mysql_async::Error::Server(e) if AUTH_ERROR_CODES.contains(&e.code) => {
             PollError::AuthenticationFailed(e.message)
         }
+        mysql_async::Error::Server(e) if CONNECTION_LIMIT_CODES.contains(&e.code) => {
+            PollError::Unreachable(format!(
+                "server refused the connection: {} ({})",
+                e.message, e.code
+            ))
+        }
         mysql_async::Error::Server(e) => PollError::Query(format!("{} ({})", e.message, e.code)),
         other => PollError::Unreachable(other.to_string()),
     }
@@ -141,6 +156,8 @@ pub struct GaleraSnapshot {
     /// Since when the server has not answered (the last success, or the daemon's start).
     pub unreachable_since: Instant,
     pub hold: Option<Hold>,
+    /// Galera's state files as read at this poll; `None` when `data_dir` is not configured.
+    pub state_files: Option<Arc<StateFiles>>,
     /// How many post-outage holds ended, by how, since the daemon started.
     pub holds_ended: HoldsEnded,
     pub stats: CollectorStats,
@@ -154,6 +171,7 @@ impl GaleraSnapshot {
             maintenance_file: false,
             unreachable_since: now,
             hold: None,
+            state_files: None,
             holds_ended: HoldsEnded::default(),
             stats: CollectorStats::new(),
         }
@@ -227,6 +245,8 @@ struct Poller {
     node_name: Option<String>,
     /// Metric-only fields already logged as unreadable: each is logged once, not every poll.
     dropped_logged: std::collections::HashSet<&'static str>,
+    /// The state files' errors as last logged (grastate, gvwstate): logged when they change.
+    state_files_logged: (Option<StateFileError>, Option<StateFileError>),
 }
 
 impl Poller {
@@ -266,6 +286,7 @@ impl Poller {
             auth_failed: false,
             node_name: None,
             dropped_logged: std::collections::HashSet::new(),
+            state_files_logged: (None, None),
         }
     }
 
@@ -336,6 +357,7 @@ impl Poller {
         .await
         .map(|r| r.unwrap_or(false))
         .unwrap_or(false);
+        let state_files = self.read_state_files().await;
 
         let outcome = match self.backing_off(started) {
             Some(error) => Err(error),
@@ -377,11 +399,63 @@ impl Poller {
             maintenance_file,
             unreachable_since: self.unreachable_since,
             hold: self.gate.hold().cloned(),
+            state_files,
             holds_ended: self.gate.holds_ended(),
             stats: self.stats.clone(),
         };
         self.log_credentials_and_name(&snapshot);
         snapshot
+    }
+
+    /// Read grastate.dat and gvwstate.dat from `data_dir` (when configured), off the async
+    /// threads and under the poll timeout: a hung disk must not hold up the poll. A change in
+    /// what cannot be read is logged once (e.g. the ACL is missing), not at every poll.
+    async fn read_state_files(&mut self) -> Option<Arc<StateFiles>> {
+        let dir = self.config.data_dir.clone()?;
+        let read = tokio::task::spawn_blocking(move || grastate::read_dir(&dir));
+        let files = match tokio::time::timeout(self.config.timeout, read).await {
+            Ok(Ok(files)) => files,
+            Ok(Err(join)) => {
+                let error = StateFileError::Unreadable(format!("reader failed: {join}"));
+                StateFiles {
+                    grastate: Err(error.clone()),
+                    gvwstate: Err(error),
+                }
+            }
+            Err(_) => {
+                let error = StateFileError::Unreadable(format!(
+                    "no answer within {:.1} s",
+                    self.config.timeout.as_secs_f64()
+                ));
+                StateFiles {
+                    grastate: Err(error.clone()),
+                    gvwstate: Err(error),
+                }
+            }
+        };
+        let errors = (
+            files.grastate.as_ref().err().cloned(),
+            // gvwstate.dat is absent after a clean stop: that is not worth a line.
+            files.gvwstate.as_ref().err().cloned(),
+        );
+        if errors != self.state_files_logged {
+            let dir = self
+                .config
+                .data_dir
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""));
+            for (name, error) in [
+                (grastate::GRASTATE_FILE, &errors.0),
+                (grastate::GVWSTATE_FILE, &errors.1),
+            ] {
+                if let Some(error) = error {
+                    tracing::warn!(file = %dir.join(name).display(), %error,
+                        "galera: state file not readable (logged when this changes)");
+                }
+            }
+            self.state_files_logged = errors;
+        }
+        Some(Arc::new(files))
     }
 
     /// While backing off, report the error that caused it instead of connecting.
@@ -616,4 +690,34 @@ fn name_value(row: Row) -> Option<(String, String)> {
     let name: Option<String> = row.take_opt(0).and_then(Result::ok);
     let value: Option<String> = row.take_opt(1).and_then(Result::ok);
     Some((name?, value?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(code: u16, message: &str) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: message.into(),
+            state: "HY000".into(),
+        })
+    }
+
+    #[test]
+    fn a_full_server_is_a_refused_connection_not_a_failed_query() {
+        let error = classify(server_error(1040, "Too many connections"));
+        assert_eq!(
+            error.to_string(),
+            "server refused the connection: Too many connections (1040)"
+        );
+        assert!(matches!(
+            classify(server_error(1045, "Access denied")),
+            PollError::AuthenticationFailed(_)
+        ));
+        assert_eq!(
+            classify(server_error(1064, "syntax")).to_string(),
+            "query failed: syntax (1064)"
+        );
+    }
 }
