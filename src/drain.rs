@@ -44,7 +44,9 @@ const FILE_TEXT: &str =
 
 #[derive(Debug, thiserror::Error)]
 pub enum DrainError {
-    #[error("galera is not enabled in the configuration: the maintenance file would change no check")]
+    #[error(
+        "galera is not enabled in the configuration: the maintenance file would change no check"
+    )]
     GaleraDisabled,
     #[error("cannot create the maintenance file {}: {source}", path.display())]
     Create {
@@ -265,7 +267,13 @@ mod tests {
             Some(503)
         );
         assert_eq!(status_code(b"HTTP/1.0 200 OK\r\n"), Some(200));
-        for garbage in [&b""[..], b"SSH-2.0-OpenSSH", b"HTTP/1.1 5030 x", b"\xff\xfe", b"HTTP/1.1"] {
+        for garbage in [
+            &b""[..],
+            b"SSH-2.0-OpenSSH",
+            b"HTTP/1.1 5030 x",
+            b"\xff\xfe",
+            b"HTTP/1.1",
+        ] {
             assert_eq!(status_code(garbage), None, "{garbage:?}");
         }
     }

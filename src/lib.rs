@@ -201,7 +201,10 @@ async fn first_poll<S>(
     timeout: std::time::Duration,
 ) {
     let Some(mut watch) = watch else { return };
-    if tokio::time::timeout(timeout, watch.changed()).await.is_err() {
+    if tokio::time::timeout(timeout, watch.changed())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             collector = name,
             "first poll not done within its timeout; accepting checks anyway"

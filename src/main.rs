@@ -195,8 +195,9 @@ fn start(
     runtime.block_on(async move {
         let activated = inherited.check.is_some() || inherited.metrics.is_some();
         let check = match inherited.check {
-            Some(listener) => tokio::net::TcpListener::from_std(listener)
-                .context("the inherited check socket")?,
+            Some(listener) => {
+                tokio::net::TcpListener::from_std(listener).context("the inherited check socket")?
+            }
             None => clustercheckd::http::bind(config.listen.check).with_context(|| {
                 format!("cannot listen on {} (listen.check)", config.listen.check)
             })?,

@@ -56,10 +56,7 @@ fn drain_wait_returns_once_haproxy_marked_the_node_down_and_undo_brings_it_back(
     let config = dir.path().join("clustercheckd.toml");
     std::fs::write(
         &config,
-        format!(
-            "[listen]\ncheck = \"{}\"\n{galera}{timing}",
-            daemon.addr()
-        ),
+        format!("[listen]\ncheck = \"{}\"\n{galera}{timing}", daemon.addr()),
     )
     .expect("write the drain's config");
     let haproxy = Haproxy::start(1, daemon.addr().port(), "inter 100ms fall 2 rise 2");
@@ -92,11 +89,7 @@ fn drain_wait_returns_once_haproxy_marked_the_node_down_and_undo_brings_it_back(
         "{}",
         run.stdout
     );
-    assert!(
-        run.stdout.contains("answers 503 (after"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("answers 503 (after"), "{}", run.stdout);
     let answer = daemon.check();
     assert_eq!(answer.status, 503, "{answer:?}");
     // The database itself still serves (the drain comes before the stop): SQL on node 1 works.
@@ -107,7 +100,13 @@ fn drain_wait_returns_once_haproxy_marked_the_node_down_and_undo_brings_it_back(
     assert!(again.stdout.contains("found"), "{}", again.stdout);
 
     let run = drain(&config, &["--undo"]);
-    assert_eq!(run.code, Some(0), "drain --undo: {}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "drain --undo: {}{}",
+        run.stdout,
+        run.stderr
+    );
     assert!(!maintenance.exists());
     let took = haproxy.wait_status("UP", Duration::from_secs(5));
     eprintln!("drain --wait took {drain_took:?}; UP again {took:?} after --undo");
@@ -126,7 +125,11 @@ fn drain_failures_are_one_line_with_exit_2_for_config_and_1_for_the_file() {
     };
     let one_line = |run: &Run| {
         assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
-        assert!(run.stderr.starts_with("clustercheckd drain: "), "{}", run.stderr);
+        assert!(
+            run.stderr.starts_with("clustercheckd drain: "),
+            "{}",
+            run.stderr
+        );
     };
 
     let bad = write("bad.toml", "[drain]\nhaproxy_fall = 0\n");
@@ -149,7 +152,8 @@ fn drain_failures_are_one_line_with_exit_2_for_config_and_1_for_the_file() {
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     one_line(&run);
     assert!(
-        run.stderr.contains("/nonexistent/dir/clustercheck.disabled"),
+        run.stderr
+            .contains("/nonexistent/dir/clustercheck.disabled"),
         "{}",
         run.stderr
     );

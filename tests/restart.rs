@@ -163,8 +163,11 @@ fn an_inherited_socket_with_an_unknown_name_is_refused() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("c.toml");
-    std::fs::write(&config, "[listen]\ncheck = \"127.0.0.1:0\"\n[galera]\nenabled = false\n")
-        .expect("write config");
+    std::fs::write(
+        &config,
+        "[listen]\ncheck = \"127.0.0.1:0\"\n[galera]\nenabled = false\n",
+    )
+    .expect("write config");
     let output = std::process::Command::new("sh")
         .args([
             "-c",

@@ -88,8 +88,10 @@ mod tests {
 
     #[test]
     fn bounds() {
-        let mut config = DrainConfig::default();
-        config.haproxy_fall = 0;
+        let mut config = DrainConfig {
+            haproxy_fall: 0,
+            ..DrainConfig::default()
+        };
         assert!(config.validate().is_err());
         config.haproxy_fall = 3;
         config.haproxy_inter = Duration::ZERO;

@@ -31,7 +31,9 @@ pub struct Inherited {
 pub enum ActivationError {
     #[error("socket activation: {name}={value:?} is not a valid count")]
     BadCount { name: &'static str, value: String },
-    #[error("socket activation: {count} sockets inherited; at most {MAX_INHERITED} (check, metrics)")]
+    #[error(
+        "socket activation: {count} sockets inherited; at most {MAX_INHERITED} (check, metrics)"
+    )]
     TooMany { count: usize },
     #[error("socket activation: descriptor {fd} ({name}) is not a listening TCP socket")]
     NotAListener { fd: RawFd, name: String },
@@ -70,7 +72,10 @@ pub fn take() -> Result<Inherited, ActivationError> {
     if count > MAX_INHERITED {
         return Err(ActivationError::TooMany { count });
     }
-    let names: Vec<&str> = names.as_deref().map(|n| n.split(':').collect()).unwrap_or_default();
+    let names: Vec<&str> = names
+        .as_deref()
+        .map(|n| n.split(':').collect())
+        .unwrap_or_default();
     let mut sockets = Vec::with_capacity(count);
     for index in 0..count {
         // Offsets below MAX_INHERITED: no overflow.
@@ -139,7 +144,11 @@ fn assign(sockets: Vec<(RawFd, &str, OwnedFd)>) -> Result<Inherited, ActivationE
 
 /// A listening TCP socket, close-on-exec (children must not inherit it) and non-blocking (as
 /// tokio needs it).
-fn listener(fd: RawFd, name: &str, owned: OwnedFd) -> Result<std::net::TcpListener, ActivationError> {
+fn listener(
+    fd: RawFd,
+    name: &str,
+    owned: OwnedFd,
+) -> Result<std::net::TcpListener, ActivationError> {
     use nix::sys::socket::{getsockopt, sockopt, SockType};
     let listening = getsockopt(&owned, sockopt::AcceptConn).unwrap_or(false);
     let stream = getsockopt(&owned, sockopt::SockType).ok() == Some(SockType::Stream);
@@ -194,13 +203,19 @@ mod tests {
     fn wrong_sockets_are_refused_by_name() {
         let err = assign(vec![(3, "agent", tcp_listener())]).unwrap_err();
         assert!(err.to_string().contains("\"agent\""), "{err}");
-        let err = assign(vec![(3, "check", tcp_listener()), (4, "check", tcp_listener())])
-            .unwrap_err();
+        let err = assign(vec![
+            (3, "check", tcp_listener()),
+            (4, "check", tcp_listener()),
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("two sockets for check"), "{err}");
         // Bound but not listening, and a UDP socket.
         let udp = OwnedFd::from(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
         let err = assign(vec![(3, "check", udp)]).unwrap_err();
-        assert!(err.to_string().contains("not a listening TCP socket"), "{err}");
+        assert!(
+            err.to_string().contains("not a listening TCP socket"),
+            "{err}"
+        );
         let file = OwnedFd::from(tempfile::tempfile().unwrap());
         let err = assign(vec![(5, "", file)]).unwrap_err();
         assert!(err.to_string().contains("descriptor 5"), "{err}");
