@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Daemon;
+use common::{wait_for, Daemon};
 
 const NO_CLUSTER: &str = "[listen]\nmetrics = \"127.0.0.1:0\"\n[galera]\nenabled = false\n";
 
@@ -197,27 +197,6 @@ fn with_ca<'a>(pki: &'a Pki, rest: &[&'a OsStr]) -> Vec<&'a OsStr> {
 
 fn user(credentials: &str) -> [&OsStr; 2] {
     [OsStr::new("-u"), OsStr::new(credentials)]
-}
-
-/// Poll until `want` holds or `within` passes; panics with the last observation.
-fn wait_for<T: std::fmt::Debug>(
-    within: Duration,
-    what: &str,
-    mut probe: impl FnMut() -> T,
-    want: impl Fn(&T) -> bool,
-) -> T {
-    let start = Instant::now();
-    loop {
-        let seen = probe();
-        if want(&seen) {
-            return seen;
-        }
-        assert!(
-            start.elapsed() < within,
-            "no {what} within {within:?}; last: {seen:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -601,3 +601,25 @@ pub fn galera_heal() {
 pub fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
+
+/// Poll `probe` every 100 ms until `want` holds or `within` passes; panics naming `what` and the
+/// last observation.
+pub fn wait_for<T: std::fmt::Debug>(
+    within: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> T,
+    want: impl Fn(&T) -> bool,
+) -> T {
+    let start = Instant::now();
+    loop {
+        let seen = probe();
+        if want(&seen) {
+            return seen;
+        }
+        assert!(
+            start.elapsed() < within,
+            "no {what} within {within:?}; last: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
