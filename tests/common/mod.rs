@@ -95,20 +95,26 @@ pub struct ClusterLock {
 }
 
 pub fn lock(cluster: &'static str) -> ClusterLock {
+    let file = lock_file(cluster);
+    // Released when the file is closed, also when the test panics (its Restore guard ran first)
+    // or the process dies.
+    file.lock()
+        .unwrap_or_else(|e| panic!("lock the {cluster} lock file: {e}"));
+    ClusterLock { _file: file }
+}
+
+/// The file whose `flock` is `cluster`'s lock (opened, not locked): the same one scripts take
+/// with `flock -o $SANDBOX_DIR/locks/CLUSTER.lock`.
+pub fn lock_file(cluster: &str) -> std::fs::File {
     let dir = PathBuf::from(&env()["SANDBOX_DIR"]).join("locks");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let path = dir.join(format!("{cluster}.lock"));
-    let file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    // Released when the file is closed, also when the test panics (its Restore guard ran first)
-    // or the process dies.
-    file.lock()
-        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
-    ClusterLock { _file: file }
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Undo a disturbance when dropped, whether the test passed or panicked.
