@@ -195,6 +195,21 @@ fn with_ca<'a>(pki: &'a Pki, rest: &[&'a OsStr]) -> Vec<&'a OsStr> {
     args
 }
 
+/// curl with the CA and the client certificate `name`.crt/.key from `pki`.
+fn curl_with_cert(url: &str, pki: &Pki, name: &str) -> Curl {
+    let (crt, key) = (
+        pki.path(&format!("{name}.crt")),
+        pki.path(&format!("{name}.key")),
+    );
+    let cert = [
+        OsStr::new("--cert"),
+        crt.as_os_str(),
+        OsStr::new("--key"),
+        key.as_os_str(),
+    ];
+    curl(url, &with_ca(pki, &cert))
+}
+
 fn user(credentials: &str) -> [&OsStr; 2] {
     [OsStr::new("-u"), OsStr::new(credentials)]
 }
@@ -277,27 +292,13 @@ fn a_required_client_certificate_is_enforced() {
     );
     assert_ne!(none.exit, Some(0), "curl must fail: {}", none.stderr);
 
-    let (crt, key) = (pki.path("client.crt"), pki.path("client.key"));
-    let client = [
-        OsStr::new("--cert"),
-        crt.as_os_str(),
-        OsStr::new("--key"),
-        key.as_os_str(),
-    ];
-    let ok = curl(&url, &with_ca(&pki, &client));
+    let ok = curl_with_cert(&url, &pki, "client");
     assert_eq!(ok.status, 200, "{ok:?}");
 
     // A certificate from a CA the server does not trust is refused too.
     pki.ca("other");
     pki.signed("stranger", "other", "clientAuth", "");
-    let (crt, key) = (pki.path("stranger.crt"), pki.path("stranger.key"));
-    let stranger = [
-        OsStr::new("--cert"),
-        crt.as_os_str(),
-        OsStr::new("--key"),
-        key.as_os_str(),
-    ];
-    let refused = curl(&url, &with_ca(&pki, &stranger));
+    let refused = curl_with_cert(&url, &pki, "stranger");
     assert_eq!(
         refused.status, 0,
         "an untrusted client certificate: {refused:?}"
@@ -319,14 +320,7 @@ fn require_any_client_cert_wants_one_but_not_from_a_known_ca() {
     let daemon = start(&file);
     let url = https(&daemon);
     assert_eq!(curl(&url, &with_ca(&pki, &[])).status, 0);
-    let (crt, key) = (pki.path("stranger.crt"), pki.path("stranger.key"));
-    let stranger = [
-        OsStr::new("--cert"),
-        crt.as_os_str(),
-        OsStr::new("--key"),
-        key.as_os_str(),
-    ];
-    let ok = curl(&url, &with_ca(&pki, &stranger));
+    let ok = curl_with_cert(&url, &pki, "stranger");
     assert_eq!(ok.status, 200, "{ok:?}");
 }
 
