@@ -56,8 +56,10 @@ fn haproxy_for(daemon: &Daemon, regular: RegularCheck) -> Haproxy {
 }
 
 /// A daemon on node 1 with an agent listener on a free port; `galera` and `agent` are extra
-/// lines for `[galera]` and `[agent]`.
+/// lines for `[galera]` and `[agent]`. The cluster is healed first (three synced nodes), so
+/// each test starts from the same state whatever ran before; the caller holds the lock.
 fn daemon(galera: &str, agent: &str) -> Daemon {
+    galera_heal();
     let daemon = Daemon::start(&format!(
         "[listen]\nagent = \"127.0.0.1:0\"\n[agent]\n{agent}\n{}",
         galera_section(1, galera)
@@ -104,9 +106,21 @@ fn healthy_node_is_up_with_the_agent_weight() {
     let _lock = lock("galera");
     let daemon = daemon("", "");
     let haproxy = haproxy_for(&daemon, RegularCheck::Http);
+    // HAProxy starts its servers UP at full weight: wait for the agent to have spoken.
+    wait_replies(&daemon, "up", 0.0, 2.0, Duration::from_secs(5));
     let row = haproxy.wait_state(BACKEND, SERVER, Duration::from_secs(5), "UP", running);
     assert_eq!(num(&row, "srv_uweight"), 100, "{row:?}");
-    assert!(replies(&daemon, "up") > 0.0);
+    let stat = haproxy.stat(BACKEND).remove(SERVER).unwrap_or_default();
+    let agent = stat.get("agent_status").cloned().unwrap_or_default();
+    assert!(
+        agent.starts_with("L7OK"),
+        "agent check status {agent}: {stat:?}"
+    );
+    assert_eq!(
+        stat.get("last_agt").map(String::as_str),
+        Some("via agent : up"),
+        "{stat:?}"
+    );
     for kind in ["down", "maint", "ready", "drain"] {
         assert_eq!(replies(&daemon, kind), 0.0, "{kind}");
     }
@@ -145,7 +159,6 @@ fn the_agent_weight_is_what_haproxy_applies() {
 #[test]
 fn unhealthy_node_is_marked_down_by_the_agent() {
     let _lock = lock("galera");
-    galera_heal();
     let daemon = daemon("", "");
     let haproxy = haproxy_for(&daemon, RegularCheck::TcpOnly);
     haproxy.wait_state(BACKEND, SERVER, Duration::from_secs(5), "UP", running);

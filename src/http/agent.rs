@@ -5,12 +5,13 @@
 //! The agent does not read a request (HAProxy sends nothing unless `agent-send` is set), so there
 //! is no head to wait for: the reply is written at once. The listener's limits are the HTTP
 //! listeners' ([`super::Limits`]): at most `max_connections` connections at once, at most
-//! `max_connections_per_source` from one address (further ones are closed at once), and every
-//! connection ends within `header_read_timeout` of being accepted, whatever the client does.
+//! `max_connections_per_source` from one address (further ones are closed at once), and writing
+//! the line is bounded by `header_read_timeout`, whatever the client does.
 //!
 //! After writing, the agent shuts its side down and reads (and discards) what the client may
 //! still send until it closes, bounded by the same timeout: closing a socket with unread data
-//! makes the kernel send a reset, which could destroy the reply before HAProxy has read it.
+//! makes the kernel send a reset, which could destroy the reply before HAProxy has read it. A
+//! `ready` whose write failed is owed again to that source ([`agent::Withdrawn::owe_ready`]).
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -68,7 +69,7 @@ pub async fn serve(
     let sources = Arc::new(Sources::default());
     let mut shed_logged_at: Option<Instant> = None;
     loop {
-        let (stream, peer) = tokio::select! {
+        let (mut stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -100,36 +101,43 @@ pub async fn serve(
         let reply = answer(&state, source);
         let state = state.clone();
         tokio::spawn(async move {
-            let sent = tokio::time::timeout(
-                limits.header_read_timeout,
-                send(stream, reply.line().as_bytes()),
-            )
-            .await;
-            if !matches!(sent, Ok(Ok(()))) && matches!(reply, Reply::Ready { .. }) {
+            let timeout = limits.header_read_timeout;
+            let line = reply.line();
+            match tokio::time::timeout(timeout, write_line(&mut stream, line.as_bytes())).await {
+                Ok(Ok(())) => {
+                    let _ = tokio::time::timeout(timeout, discard(&mut stream)).await;
+                }
                 // The one `ready` did not get out: the next healthy reply owes it again.
-                state
+                _ if matches!(reply, Reply::Ready { .. }) => state
                     .agent_withdrawn
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .owe_ready(source);
+                    .owe_ready(source),
+                _ => {}
             }
+            drop(stream);
             drop(source_slot);
             drop(permit);
         });
     }
 }
 
-async fn send(mut stream: TcpStream, line: &[u8]) -> std::io::Result<()> {
+/// Write the line and end our side: `Ok` once the line is handed to the kernel.
+async fn write_line(stream: &mut TcpStream, line: &[u8]) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     stream.write_all(line).await?;
-    stream.shutdown().await?;
+    stream.shutdown().await
+}
+
+/// Read and drop what the client still sends until it closes. HAProxy closes its checks with a
+/// reset, so an error here is normal and says nothing about the line.
+async fn discard(stream: &mut TcpStream) {
     let mut buffer = [0u8; 1024];
     let mut discarded = 0;
     while discarded < MAX_DISCARD {
-        match stream.read(&mut buffer).await? {
-            0 => break,
-            n => discarded += n,
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => discarded += n,
         }
     }
-    Ok(())
 }
