@@ -48,7 +48,7 @@ struct Flags {
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
     /// Once every listener is bound, write the addresses they bound to PATH, one `NAME=ADDR` line
-    /// each (`check=127.0.0.1:40123`, then `metrics=...` if configured). With port 0 in
+    /// each (`check=127.0.0.1:40123`, then `metrics=...` and `agent=...` if configured). With port 0 in
     /// `--listen` this is how a supervisor or a test learns the port. Removed at start-up,
     /// written whole (through a rename) only after binding, so its presence means "listening".
     #[arg(long, value_name = "PATH")]
@@ -153,6 +153,13 @@ fn start(
             ),
             None => None,
         };
+        let agent = match config.listen.agent {
+            Some(addr) => Some(
+                clustercheckd::http::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (listen.agent)"))?,
+            ),
+            None => None,
+        };
         // The bound addresses, not the configured ones: they differ when the port is 0.
         let bound_check = check.local_addr().context("the check listener's address")?;
         let bound_metrics = match &metrics {
@@ -163,11 +170,19 @@ fn start(
             ),
             None => None,
         };
+        let bound_agent = match &agent {
+            Some(listener) => Some(
+                listener
+                    .local_addr()
+                    .context("the agent listener's address")?,
+            ),
+            None => None,
+        };
         tracing::info!(node_name = ?config.node_name, check = %bound_check,
-            metrics = ?bound_metrics, version = env!("CARGO_PKG_VERSION"),
+            metrics = ?bound_metrics, agent = ?bound_agent, version = env!("CARGO_PKG_VERSION"),
             "clustercheckd listening");
         if let Some(path) = ready_file {
-            write_ready_file(path, bound_check, bound_metrics)?;
+            write_ready_file(path, bound_check, bound_metrics, bound_agent)?;
         }
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
@@ -176,6 +191,7 @@ fn start(
             Listeners {
                 check,
                 metrics,
+                agent,
                 web,
             },
             shutdown,
@@ -192,10 +208,14 @@ fn write_ready_file(
     path: &Path,
     check: SocketAddr,
     metrics: Option<SocketAddr>,
+    agent: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
     let mut text = format!("check={check}\n");
     if let Some(metrics) = metrics {
         text.push_str(&format!("metrics={metrics}\n"));
+    }
+    if let Some(agent) = agent {
+        text.push_str(&format!("agent={agent}\n"));
     }
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");

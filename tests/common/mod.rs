@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod fault_matrix;
+pub mod haproxy;
 pub mod prometheus;
 
 use std::collections::HashMap;
@@ -143,6 +144,8 @@ pub struct Daemon {
     pub check: SocketAddr,
     /// The separate /metrics and /status listener's address, when the config asks for one.
     pub metrics: Option<SocketAddr>,
+    /// The HAProxy agent-check listener's address, when the config asks for one.
+    pub agent: Option<SocketAddr>,
     pub log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -228,6 +231,7 @@ impl Daemon {
             child,
             check: SocketAddr::from(([0, 0, 0, 0], 0)),
             metrics: None,
+            agent: None,
             log,
             _dir: dir,
         };
@@ -236,6 +240,7 @@ impl Daemon {
             .get("check")
             .unwrap_or_else(|| panic!("no check= line in the ready file: {addresses:?}"));
         daemon.metrics = addresses.get("metrics").copied();
+        daemon.agent = addresses.get("agent").copied();
         daemon
     }
 
@@ -440,9 +445,14 @@ impl Server {
                 .map(|addr| clustercheckd::http::bind(addr).expect("bind the metrics listener"));
             let web = clustercheckd::http::web::Web::from_config(&config)
                 .unwrap_or_else(|e| panic!("web config refused: {e}"));
+            let agent = config
+                .listen
+                .agent
+                .map(|addr| clustercheckd::http::bind(addr).expect("bind the agent listener"));
             clustercheckd::Listeners {
                 check,
                 metrics,
+                agent,
                 web,
             }
         });
