@@ -33,6 +33,8 @@ use crate::transitions::Histories;
 pub struct Listeners {
     pub check: TcpListener,
     pub metrics: Option<TcpListener>,
+    /// The HAProxy agent-check listener (`listen.agent`), if one is configured.
+    pub agent: Option<TcpListener>,
     /// The loaded web config (TLS, basic auth) for the metrics listener, if one is configured:
     /// loaded before binding ([`http::web::Web::from_config`]), so a bad one stops start-up.
     pub web: Option<http::web::Web>,
@@ -122,6 +124,14 @@ pub async fn run_with_ready<E>(
             ),
         },
     };
+    if let Some(listener) = listeners.agent {
+        tasks.push(tokio::spawn(http::agent::serve(
+            listener,
+            state.clone(),
+            limits,
+            shutdown.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(http::serve(
         listeners.check,
         http::check_router(state.clone(), pages),

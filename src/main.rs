@@ -193,7 +193,8 @@ fn start(
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let activated = inherited.check.is_some() || inherited.metrics.is_some();
+        let activated =
+            inherited.check.is_some() || inherited.metrics.is_some() || inherited.agent.is_some();
         let check = match inherited.check {
             Some(listener) => {
                 tokio::net::TcpListener::from_std(listener).context("the inherited check socket")?
@@ -213,6 +214,17 @@ fn start(
             ),
             (None, None) => None,
         };
+        let agent = match (inherited.agent, config.listen.agent) {
+            (Some(listener), _) => Some(
+                tokio::net::TcpListener::from_std(listener)
+                    .context("the inherited agent socket")?,
+            ),
+            (None, Some(addr)) => Some(
+                clustercheckd::http::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (listen.agent)"))?,
+            ),
+            (None, None) => None,
+        };
         // The bound addresses, not the configured ones: they differ when the port is 0.
         let bound_check = check.local_addr().context("the check listener's address")?;
         let bound_metrics = match &metrics {
@@ -223,15 +235,23 @@ fn start(
             ),
             None => None,
         };
+        let bound_agent = match &agent {
+            Some(listener) => Some(
+                listener
+                    .local_addr()
+                    .context("the agent listener's address")?,
+            ),
+            None => None,
+        };
         tracing::info!(node_name = ?config.node_name, check = %bound_check,
-            metrics = ?bound_metrics, socket_activation = activated,
+            metrics = ?bound_metrics, agent = ?bound_agent, socket_activation = activated,
             version = env!("CARGO_PKG_VERSION"),
             "clustercheckd listening");
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         // Written once the first polls are done and checks are being accepted.
         let ready = || match ready_file {
-            Some(path) => write_ready_file(path, bound_check, bound_metrics),
+            Some(path) => write_ready_file(path, bound_check, bound_metrics, bound_agent),
             None => Ok(()),
         };
         clustercheckd::run_with_ready(
@@ -239,6 +259,7 @@ fn start(
             Listeners {
                 check,
                 metrics,
+                agent,
                 web,
             },
             shutdown,
@@ -256,10 +277,14 @@ fn write_ready_file(
     path: &Path,
     check: SocketAddr,
     metrics: Option<SocketAddr>,
+    agent: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
     let mut text = format!("check={check}\n");
     if let Some(metrics) = metrics {
         text.push_str(&format!("metrics={metrics}\n"));
+    }
+    if let Some(agent) = agent {
+        text.push_str(&format!("agent={agent}\n"));
     }
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");

@@ -136,19 +136,12 @@ fn pacemaker_fixture_daemon(dir: &Path, scenario: &str) -> Daemon {
 /// waiting: taken one after the other they deadlock with a test elsewhere that holds one of them
 /// and waits for another (seen: this test holding galera, a RabbitMQ test holding rabbitmq).
 fn lock_all(clusters: &[&str]) -> Vec<std::fs::File> {
-    let dir = PathBuf::from(&common::env()["SANDBOX_DIR"]).join("locks");
     let within = Duration::from_secs(600);
     let start = Instant::now();
     loop {
         let mut held = Vec::new();
         for cluster in clusters {
-            let path = dir.join(format!("{cluster}.lock"));
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let file = common::lock_file(cluster);
             if file.try_lock().is_err() {
                 break;
             }

@@ -43,7 +43,13 @@ fn assert_refused(code: Option<i32>, stderr: &str, key: &str, what: &str) {
 /// settings' sections, is refused (serde's `flatten` would have let these through).
 #[test]
 fn unknown_key_in_every_section_exits_2_naming_it() {
-    let cases: [(&str, &str, &str, &str); 10] = [
+    let cases: [(&str, &str, &str, &str); 11] = [
+        (
+            "",
+            "agent = \"127.0.0.1:0\"\n",
+            "[agent]\nrole = \"writer\"\nweigth = 50\n",
+            "weigth",
+        ),
         ("nodename = \"x\"\n", "", "", "nodename"),
         ("", "chek = \"127.0.0.1:1\"\n", "", "chek"),
         ("", "", "[log]\nlevle = \"info\"\n", "levle"),
@@ -100,6 +106,17 @@ fn out_of_bounds_values_exit_2_naming_the_key() {
             "[drain]\nhaproxy_inter = \"10m\"\n",
             "drain.haproxy_inter",
         ),
+        // A weight under 10% can round to 0 in HAProxy, which is DRAIN.
+        (
+            "agent = \"127.0.0.1:0\"\n",
+            "[agent]\nmin_weight = 5\n",
+            "agent.min_weight",
+        ),
+        (
+            "agent = \"127.0.0.1:0\"\n",
+            "[agent]\nrecv_queue_low = 100\nrecv_queue_high = 10\n",
+            "agent.recv_queue_high",
+        ),
     ] {
         let (code, stderr) = run_with(listen, "", rest);
         assert_refused(code, &stderr, key, rest);
@@ -124,4 +141,28 @@ fn missing_mycnf_include_exits_2_naming_file_and_line() {
         stderr.contains("clustercheck.cnf line 3") && stderr.contains("/nonexistent/secret.cnf"),
         "{stderr}"
     );
+}
+
+/// The agent listener is bound with the others, before anything starts: a port that is taken
+/// stops start-up with an error naming `listen.agent` (exit 1, after a valid configuration).
+#[test]
+fn agent_port_clash_is_a_start_up_error() {
+    let held = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = held.local_addr().expect("local addr");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("clash.toml");
+    std::fs::write(
+        &path,
+        format!("[listen]\ncheck = \"127.0.0.1:0\"\nagent = \"{addr}\"\n"),
+    )
+    .expect("write config");
+    let output = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run clustercheckd");
+    drop(held);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("listen.agent"), "{stderr}");
 }

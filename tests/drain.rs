@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::haproxy_httpchk::Haproxy;
+use common::haproxy_httpchk as lb;
 use common::{galera_heal, lock, Daemon};
 
 struct Run {
@@ -59,14 +59,14 @@ fn drain_wait_returns_once_haproxy_marked_the_node_down_and_undo_brings_it_back(
         format!("[listen]\ncheck = \"{}\"\n{galera}{timing}", daemon.addr()),
     )
     .expect("write the drain's config");
-    let haproxy = Haproxy::start(1, daemon.addr().port(), "inter 100ms fall 2 rise 2");
-    haproxy.wait_status("UP", Duration::from_secs(10));
-    let downs_before = Haproxy::count(&haproxy.node(), "chkdown");
+    let haproxy = lb::start(1, daemon.addr().port(), "inter 100ms fall 2 rise 2");
+    lb::wait_status(&haproxy, "UP", Duration::from_secs(10));
+    let downs_before = lb::count(&lb::node(&haproxy), "chkdown");
 
     let run = drain(&config, &["--wait"]);
     let drain_took = run.took;
     // What systemd would do next is stop mysqld: HAProxy must already have taken the node out.
-    let row = haproxy.node();
+    let row = lb::node(&haproxy);
     assert_eq!(
         run.code,
         Some(0),
@@ -81,7 +81,7 @@ fn drain_wait_returns_once_haproxy_marked_the_node_down_and_undo_brings_it_back(
         run.took,
         run.stdout
     );
-    assert_eq!(Haproxy::count(&row, "chkdown"), downs_before + 1, "{row:?}");
+    assert_eq!(lb::count(&row, "chkdown"), downs_before + 1, "{row:?}");
     assert!(maintenance.exists());
     assert!(
         run.stdout
@@ -108,7 +108,7 @@ fn drain_wait_returns_once_haproxy_marked_the_node_down_and_undo_brings_it_back(
         run.stderr
     );
     assert!(!maintenance.exists());
-    let took = haproxy.wait_status("UP", Duration::from_secs(5));
+    let took = lb::wait_status(&haproxy, "UP", Duration::from_secs(5));
     eprintln!("drain --wait took {drain_took:?}; UP again {took:?} after --undo");
     let run = drain(&config, &["--undo"]);
     assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);

@@ -363,8 +363,9 @@ fn assert_no_secret(what: &str, text: &str) {
     }
 }
 
-/// Everything a daemon shows: each check, /status, /metrics, /ui, an unknown path, its log.
-fn everything(d: &Daemon) -> Vec<(String, String)> {
+/// Everything a daemon shows: each check, /status, /metrics, /ui, an unknown path, its log; each
+/// named "`label` WHAT".
+fn everything(d: &Daemon, label: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for path in [
         "/",
@@ -378,12 +379,12 @@ fn everything(d: &Daemon) -> Vec<(String, String)> {
     ] {
         let answer = d.get(path);
         out.push((
-            path.to_owned(),
+            format!("{label} {path}"),
             format!("{}\r\n\r\n{}", answer.head, answer.body),
         ));
     }
-    out.push(("OPTIONS /".to_owned(), d.check().body));
-    out.push(("log".to_owned(), d.log_text()));
+    out.push((format!("{label} OPTIONS /"), d.check().body));
+    out.push((format!("{label} log"), d.log_text()));
     out
 }
 
@@ -550,11 +551,7 @@ fn no_password_in_any_output_at_debug_level() {
             "clustercheckd_rabbitmq_probe_success 1",
         ],
     );
-    outputs.extend(
-        everything(&good)
-            .into_iter()
-            .map(|(w, t)| (format!("good {w}"), t)),
-    );
+    outputs.extend(everything(&good, "good"));
     drop(good);
 
     // 2. Wrong passwords, given in the main file: both collectors fail on authentication.
@@ -578,11 +575,7 @@ fn no_password_in_any_output_at_debug_level() {
     let log = wrong.log_text();
     assert!(log.contains("authentication failed"), "{log}");
     assert!(log.contains("Access denied"), "{log}");
-    outputs.extend(
-        everything(&wrong)
-            .into_iter()
-            .map(|(w, t)| (format!("wrong {w}"), t)),
-    );
+    outputs.extend(everything(&wrong, "wrong"));
     drop(wrong);
 
     // 3. Nothing listening: the broker's ports and the database's are closed.
@@ -604,11 +597,7 @@ fn no_password_in_any_output_at_debug_level() {
             "clustercheckd_rabbitmq_probe_success 0",
         ],
     );
-    outputs.extend(
-        everything(&unreachable)
-            .into_iter()
-            .map(|(w, t)| (format!("unreachable {w}"), t)),
-    );
+    outputs.extend(everything(&unreachable, "unreachable"));
     drop(unreachable);
 
     // 4. Bad configurations next to a password: exit 2 with a message, the secret not in it.

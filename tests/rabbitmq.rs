@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::fault_matrix::{record, FAULT};
 use common::prometheus::{shortened_rules, Prometheus};
-use common::{env, env_num, lock, sandbox, Answer, Daemon, Restore};
+use common::{env, env_num, lock, sandbox, wait_for, Answer, Daemon, Restore};
 
 /// Every queue a test creates starts so, and is deleted by the guard.
 const QUEUE_PREFIX: &str = "ccdtest";
@@ -66,27 +66,6 @@ fn node_running(status: &serde_json::Value, node: &str) -> Option<bool> {
         .iter()
         .find(|n| n["name"] == node)?["running"]
         .as_bool()
-}
-
-/// Poll until `want` holds or fail with what was last seen.
-fn wait_for<T: std::fmt::Debug>(
-    within: Duration,
-    what: &str,
-    mut probe: impl FnMut() -> T,
-    want: impl Fn(&T) -> bool,
-) -> T {
-    let start = Instant::now();
-    loop {
-        let value = probe();
-        if want(&value) {
-            return value;
-        }
-        assert!(
-            start.elapsed() < within,
-            "no {what} within {within:?}; last: {value:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn wait_metric(d: &Daemon, series: &str, within: Duration, want: impl Fn(f64) -> bool) -> f64 {

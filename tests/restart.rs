@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::haproxy_httpchk::Haproxy;
+use common::haproxy_httpchk as lb;
 use common::{galera_heal, lock, Daemon};
 
 /// The first check answered on `addr` once something listens there again: connects as fast as it
@@ -64,9 +64,9 @@ fn three_restarts_of_the_daemon_never_mark_a_healthy_node_down_and_never_drain_i
     let addr = daemon.addr();
     // Every later daemon binds the same port, as a restarted service does.
     let same_port = format!("[listen]\ncheck = \"{addr}\"\n{galera}");
-    let haproxy = Haproxy::start(1, addr.port(), "inter 100ms fall 2 rise 2");
-    haproxy.wait_status("UP", Duration::from_secs(10));
-    let before = haproxy.node();
+    let haproxy = lb::start(1, addr.port(), "inter 100ms fall 2 rise 2");
+    lb::wait_status(&haproxy, "UP", Duration::from_secs(10));
+    let before = lb::node(&haproxy);
 
     for round in 1..=3 {
         let status = daemon.terminate(Duration::from_secs(5));
@@ -99,19 +99,19 @@ fn three_restarts_of_the_daemon_never_mark_a_healthy_node_down_and_never_drain_i
             assert!(
                 Instant::now() < deadline,
                 "round {round}: HAProxy does not check the new daemon: {:?}",
-                haproxy.node()
+                lb::node(&haproxy)
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let row = haproxy.node();
+        let row = lb::node(&haproxy);
         assert_eq!(
             row.get("status").map(String::as_str),
             Some("UP"),
             "round {round}: {row:?}"
         );
         assert_eq!(
-            Haproxy::count(&row, "chkdown"),
-            Haproxy::count(&before, "chkdown"),
+            lb::count(&row, "chkdown"),
+            lb::count(&before, "chkdown"),
             "round {round}: HAProxy counted a DOWN transition: {row:?}"
         );
         assert_eq!(
@@ -124,7 +124,7 @@ fn three_restarts_of_the_daemon_never_mark_a_healthy_node_down_and_never_drain_i
     // For the report: checks refused in the gaps between two processes (each below `fall`).
     eprintln!(
         "failed checks over 3 restarts: {}",
-        Haproxy::count(&haproxy.node(), "chkfail") - Haproxy::count(&before, "chkfail")
+        lb::count(&lb::node(&haproxy), "chkfail") - lb::count(&before, "chkfail")
     );
 }
 

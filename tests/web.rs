@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Daemon;
+use common::{wait_for, Daemon};
 
 const NO_CLUSTER: &str = "[listen]\nmetrics = \"127.0.0.1:0\"\n[galera]\nenabled = false\n";
 
@@ -195,29 +195,23 @@ fn with_ca<'a>(pki: &'a Pki, rest: &[&'a OsStr]) -> Vec<&'a OsStr> {
     args
 }
 
-fn user(credentials: &str) -> [&OsStr; 2] {
-    [OsStr::new("-u"), OsStr::new(credentials)]
+/// curl with the CA and the client certificate `name`.crt/.key from `pki`.
+fn curl_with_cert(url: &str, pki: &Pki, name: &str) -> Curl {
+    let (crt, key) = (
+        pki.path(&format!("{name}.crt")),
+        pki.path(&format!("{name}.key")),
+    );
+    let cert = [
+        OsStr::new("--cert"),
+        crt.as_os_str(),
+        OsStr::new("--key"),
+        key.as_os_str(),
+    ];
+    curl(url, &with_ca(pki, &cert))
 }
 
-/// Poll until `want` holds or `within` passes; panics with the last observation.
-fn wait_for<T: std::fmt::Debug>(
-    within: Duration,
-    what: &str,
-    mut probe: impl FnMut() -> T,
-    want: impl Fn(&T) -> bool,
-) -> T {
-    let start = Instant::now();
-    loop {
-        let seen = probe();
-        if want(&seen) {
-            return seen;
-        }
-        assert!(
-            start.elapsed() < within,
-            "no {what} within {within:?}; last: {seen:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn user(credentials: &str) -> [&OsStr; 2] {
+    [OsStr::new("-u"), OsStr::new(credentials)]
 }
 
 #[test]
@@ -298,27 +292,13 @@ fn a_required_client_certificate_is_enforced() {
     );
     assert_ne!(none.exit, Some(0), "curl must fail: {}", none.stderr);
 
-    let (crt, key) = (pki.path("client.crt"), pki.path("client.key"));
-    let client = [
-        OsStr::new("--cert"),
-        crt.as_os_str(),
-        OsStr::new("--key"),
-        key.as_os_str(),
-    ];
-    let ok = curl(&url, &with_ca(&pki, &client));
+    let ok = curl_with_cert(&url, &pki, "client");
     assert_eq!(ok.status, 200, "{ok:?}");
 
     // A certificate from a CA the server does not trust is refused too.
     pki.ca("other");
     pki.signed("stranger", "other", "clientAuth", "");
-    let (crt, key) = (pki.path("stranger.crt"), pki.path("stranger.key"));
-    let stranger = [
-        OsStr::new("--cert"),
-        crt.as_os_str(),
-        OsStr::new("--key"),
-        key.as_os_str(),
-    ];
-    let refused = curl(&url, &with_ca(&pki, &stranger));
+    let refused = curl_with_cert(&url, &pki, "stranger");
     assert_eq!(
         refused.status, 0,
         "an untrusted client certificate: {refused:?}"
@@ -340,14 +320,7 @@ fn require_any_client_cert_wants_one_but_not_from_a_known_ca() {
     let daemon = start(&file);
     let url = https(&daemon);
     assert_eq!(curl(&url, &with_ca(&pki, &[])).status, 0);
-    let (crt, key) = (pki.path("stranger.crt"), pki.path("stranger.key"));
-    let stranger = [
-        OsStr::new("--cert"),
-        crt.as_os_str(),
-        OsStr::new("--key"),
-        key.as_os_str(),
-    ];
-    let ok = curl(&url, &with_ca(&pki, &stranger));
+    let ok = curl_with_cert(&url, &pki, "stranger");
     assert_eq!(ok.status, 200, "{ok:?}");
 }
 

@@ -51,7 +51,9 @@ clustercheckd_up() {
   for n in 1 2 3; do
     pidfile="$d/node$n.pid"
     if pid_alive "$pidfile"; then continue; fi
-    _c_config "$n" >"$d/node$n.toml"
+    # It holds the RabbitMQ password: private, as the daemon asks of credential files.
+    rm -f "$d/node$n.toml"
+    (umask 077 && _c_config "$n" >"$d/node$n.toml")
     "$bin" --check-config --config "$d/node$n.toml" >/dev/null || die "clustercheckd: config node$n.toml is invalid"
     setsid "$bin" --config "$d/node$n.toml" >>"$d/node$n.log" 2>&1 </dev/null &
     echo $! >"$pidfile"

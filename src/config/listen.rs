@@ -29,6 +29,10 @@ pub struct ListenConfig {
     /// Optional separate listener for /metrics, /status and /ui. When set, the check listener
     /// serves only checks, so a heavy scrape can never queue in front of a health check.
     pub metrics: Option<SocketAddr>,
+    /// Optional HAProxy agent-check listener (`agent-check agent-port 9300`): one line per
+    /// connection (`up 100%`, `down #reason`, ...), decided by [`crate::health::agent`] and
+    /// shaped by `[agent]`. Unset: no agent listener.
+    pub agent: Option<SocketAddr>,
     /// A web config file (`--web.config.file`, the YAML format Prometheus exporters share: TLS
     /// and basic auth) for the metrics listener, which it therefore requires: the check port
     /// stays plain, unauthenticated HTTP because that is what HAProxy's `option httpchk` speaks.
@@ -54,6 +58,7 @@ impl Default for ListenConfig {
         Self {
             check: SocketAddr::from(([0, 0, 0, 0], 9200)),
             metrics: None,
+            agent: None,
             web_config_file: None,
             header_read_timeout: Duration::from_secs(2),
             max_connections: 512,
@@ -100,6 +105,15 @@ impl ListenConfig {
                 "listen.metrics",
                 "must differ from listen.check (leave it unset to serve everything on one port)",
             ));
+        }
+        if let Some(agent) = self.agent {
+            if agent.port() != 0 && (agent == self.check || Some(agent) == self.metrics) {
+                return Err(ConfigError::invalid(
+                    "listen.agent",
+                    "must differ from listen.check and listen.metrics (it speaks HAProxy's agent \
+                     protocol, not HTTP)",
+                ));
+            }
         }
         if self.web_config_file.is_some() && self.metrics.is_none() {
             return Err(ConfigError::invalid(

@@ -28,6 +28,7 @@ use serde::Deserialize;
 #[macro_use]
 mod poll;
 
+mod agent;
 pub mod clustercheck_env;
 mod drain;
 mod galera;
@@ -41,6 +42,7 @@ mod secret;
 mod vip;
 pub mod web;
 
+pub use agent::{AgentConfig, AgentRole, MIN_AGENT_WEIGHT};
 pub use drain::{DrainConfig, MAX_HAPROXY_FALL, MAX_HAPROXY_INTER};
 pub use galera::{
     Compat, DbAddress, DbEndpoint, GaleraConfig, DEFAULT_SOCKET_CANDIDATES, MAX_RECOVERY_HOLD,
@@ -126,6 +128,8 @@ pub struct Config {
     pub rabbitmq: RabbitmqConfig,
     /// For `clustercheckd drain --wait` only: the HAProxy check timing it waits out.
     pub drain: DrainConfig,
+    /// How the HAProxy agent-check listener (`listen.agent`) answers.
+    pub agent: AgentConfig,
     /// Problems that do not stop start-up but that the operator must hear about (a credentials
     /// file readable by every user). Filled by `load`, logged by the binary once logging is set
     /// up, one line each.
@@ -215,6 +219,13 @@ impl Config {
         }
         self.log.validate()?;
         self.listen.validate()?;
+        self.agent.validate()?;
+        if self.listen.agent.is_some() && !self.galera.enabled {
+            return Err(ConfigError::invalid(
+                "listen.agent",
+                "needs galera.enabled: the agent answers for the Galera node",
+            ));
+        }
         self.galera.validate()?;
         self.pacemaker.validate()?;
         self.vip.validate(self.pacemaker.enabled)?;
@@ -559,7 +570,8 @@ mod tests {
     }
 
     /// A config with one unknown key per section, and the key that must be named.
-    const UNKNOWN_KEY_CASES: [(&str, &str); 8] = [
+    const UNKNOWN_KEY_CASES: [(&str, &str); 9] = [
+        ("[agent]\nweigth = 50\n", "weigth"),
         ("nodename = \"x\"\n", "nodename"),
         ("[listen]\nchek = \"127.0.0.1:1\"\n", "chek"),
         ("[log]\nlevle = \"info\"\n", "levle"),
@@ -679,6 +691,12 @@ mod tests {
             "scan_queues",
             "haproxy_inter",
             "haproxy_fall",
+            "agent",
+            "role",
+            "weight",
+            "min_weight",
+            "recv_queue_low",
+            "recv_queue_high",
         ] {
             assert!(
                 text.contains(&format!("{key} =")),

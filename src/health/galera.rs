@@ -134,7 +134,7 @@ impl Rule for Reason {
 
     fn state_key(&self) -> String {
         match self {
-            Reason::Stale { .. } => "state unknown: stale".to_owned(),
+            Reason::Stale { .. } => super::STALE_KEY.to_owned(),
             Reason::Unreachable { error, .. } => format!("state unknown: unreachable ({error})"),
             Reason::Recovering { conf_id_before, .. } => {
                 format!("recovering (was conf_id {conf_id_before})")

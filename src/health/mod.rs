@@ -5,6 +5,7 @@
 //! decided (one enum per subsystem, one variant per rule), and the one-line reason the check body
 //! says. Every subsystem first asks [`freshness`] whether its snapshot can be trusted at all.
 
+pub mod agent;
 pub mod galera;
 pub mod pacemaker;
 pub mod rabbitmq;
@@ -22,12 +23,24 @@ pub trait Rule {
     /// The one-line reason, as the check body says it (without the newline).
     fn text(&self) -> String;
 
+    /// Whether this is the [`freshness`] rule's "too old to trust" (whose text carries an age).
+    fn stale(&self) -> bool {
+        false
+    }
+
     /// What a transition log compares: the reason without values that change on every poll
     /// (ages, outage lengths), so "unreachable for 4.2 s" -> "... 5.2 s" is not a transition.
     fn state_key(&self) -> String {
-        self.text()
+        if self.stale() {
+            STALE_KEY.to_owned()
+        } else {
+            self.text()
+        }
     }
 }
+
+/// The state key of every stale verdict, whatever its age.
+pub const STALE_KEY: &str = "state unknown: stale";
 
 /// The verdict of one check.
 #[derive(Debug, Clone, PartialEq, Serialize)]

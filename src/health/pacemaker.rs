@@ -65,11 +65,8 @@ impl Rule for Reason {
         matches!(self, Reason::Healthy { .. })
     }
 
-    fn state_key(&self) -> String {
-        match self {
-            Reason::Stale { .. } => "state unknown: stale".to_owned(),
-            other => other.text(),
-        }
+    fn stale(&self) -> bool {
+        matches!(self, Reason::Stale { .. })
     }
 
     fn text(&self) -> String {
@@ -245,6 +242,19 @@ pub(crate) mod tests {
     use crate::collectors::pacemaker::{PollError, Polled};
     use crate::collectors::CollectorStats;
     use std::sync::Arc;
+
+    #[test]
+    fn a_stale_verdict_keeps_one_state_key_as_it_ages() {
+        let young = Reason::Stale {
+            age: Duration::from_secs(31),
+        };
+        let old = Reason::Stale {
+            age: Duration::from_secs(95),
+        };
+        assert_ne!(young.text(), old.text());
+        assert_eq!(young.state_key(), old.state_key());
+        assert_eq!(young.state_key(), crate::health::STALE_KEY);
+    }
 
     /// A fresh snapshot of a recorded scenario as the poller of node `node` (configured
     /// `node_name`) would publish it. The IPaddr2 parameters come from `X.resources.xml` when it

@@ -111,11 +111,8 @@ impl Rule for Reason {
         matches!(self, Reason::Healthy { .. })
     }
 
-    fn state_key(&self) -> String {
-        match self {
-            Reason::Stale { .. } => "state unknown: stale".to_owned(),
-            other => other.text(),
-        }
+    fn stale(&self) -> bool {
+        matches!(self, Reason::Stale { .. })
     }
 
     fn text(&self) -> String {
@@ -391,6 +388,19 @@ pub(crate) mod tests {
     use super::*;
     use crate::collectors::rabbitmq::api::{Node, Overview};
     use std::sync::Arc;
+
+    #[test]
+    fn a_stale_verdict_keeps_one_state_key_as_it_ages() {
+        let young = Reason::Stale {
+            age: Duration::from_secs(31),
+        };
+        let old = Reason::Stale {
+            age: Duration::from_secs(95),
+        };
+        assert_ne!(young.text(), old.text());
+        assert_eq!(young.state_key(), old.state_key());
+        assert_eq!(young.state_key(), crate::health::STALE_KEY);
+    }
 
     pub(crate) fn node(name: &str, kind: &str, running: bool) -> Node {
         Node {

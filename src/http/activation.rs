@@ -7,7 +7,8 @@
 //! between the old process and the new one; with the first polls done before anything is accepted
 //! (`lib::first_polls`), a restart is then invisible to HAProxy.
 //!
-//! Which socket is which: by name (`FileDescriptorName=check` or `metrics` in the .socket unit);
+//! Which socket is which: by name (`FileDescriptorName=check`, `metrics` or `agent` in the .socket
+//! unit);
 //! sockets without one of those names (systemd names them after the unit by default) are taken in
 //! order, the first as `check`, the second as `metrics`. An inherited socket replaces binding that
 //! listener; a listener without one is bound from the configuration as usual.
@@ -25,6 +26,8 @@ const MAX_INHERITED: usize = 16;
 pub struct Inherited {
     pub check: Option<std::net::TcpListener>,
     pub metrics: Option<std::net::TcpListener>,
+    /// The HAProxy agent-check listener's (`listen.agent`); only by name.
+    pub agent: Option<std::net::TcpListener>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +40,9 @@ pub enum ActivationError {
     TooMany { count: usize },
     #[error("socket activation: descriptor {fd} ({name}) is not a listening TCP socket")]
     NotAListener { fd: RawFd, name: String },
-    #[error("socket activation: descriptor {fd} is named {name:?}; expected check or metrics")]
+    #[error(
+        "socket activation: descriptor {fd} is named {name:?}; expected check, metrics or agent"
+    )]
     UnknownName { fd: RawFd, name: String },
     #[error("socket activation: two sockets for {name}")]
     Twice { name: &'static str },
@@ -110,6 +115,7 @@ fn assign(sockets: Vec<(RawFd, &str, OwnedFd)>) -> Result<Inherited, ActivationE
         let slot = match name {
             "check" => &mut inherited.check,
             "metrics" => &mut inherited.metrics,
+            "agent" => &mut inherited.agent,
             // systemd's default name is the unit's (clustercheckd.socket), or none at all.
             "" | "unknown" => {
                 unnamed.push(listener);
@@ -128,7 +134,11 @@ fn assign(sockets: Vec<(RawFd, &str, OwnedFd)>) -> Result<Inherited, ActivationE
         };
         if slot.replace(listener).is_some() {
             return Err(ActivationError::Twice {
-                name: if name == "check" { "check" } else { "metrics" },
+                name: match name {
+                    "check" => "check",
+                    "metrics" => "metrics",
+                    _ => "agent",
+                },
             });
         }
     }
@@ -197,12 +207,18 @@ mod tests {
         assert!(got.check.is_some() && got.metrics.is_some());
         let got = assign(vec![(3, "clustercheckd.socket", tcp_listener())]).unwrap();
         assert!(got.check.is_some() && got.metrics.is_none());
+        let got = assign(vec![
+            (3, "check", tcp_listener()),
+            (4, "agent", tcp_listener()),
+        ])
+        .unwrap();
+        assert!(got.check.is_some() && got.agent.is_some() && got.metrics.is_none());
     }
 
     #[test]
     fn wrong_sockets_are_refused_by_name() {
-        let err = assign(vec![(3, "agent", tcp_listener())]).unwrap_err();
-        assert!(err.to_string().contains("\"agent\""), "{err}");
+        let err = assign(vec![(3, "web", tcp_listener())]).unwrap_err();
+        assert!(err.to_string().contains("\"web\""), "{err}");
         let err = assign(vec![
             (3, "check", tcp_listener()),
             (4, "check", tcp_listener()),

@@ -50,7 +50,7 @@ pub(super) fn vip_check(state: &AppState, only: Option<&str>) -> Response {
 /// The RabbitMQ check (`option httpchk GET /rabbitmq`), from the latest snapshot.
 pub async fn rabbitmq(State(state): State<AppState>) -> Response {
     let Some(watch) = &state.rabbitmq else {
-        return disabled("RabbitMQ");
+        return not_watched("RabbitMQ", state.config.rabbitmq.enabled);
     };
     let snapshot = watch.borrow().clone();
     let verdict = health::rabbitmq::verdict(&snapshot, &state.config.rabbitmq, Instant::now());
@@ -75,10 +75,18 @@ pub async fn galera(State(state): State<AppState>) -> Response {
 
 /// A check whose subsystem is off answers 503: HAProxy must never take "not watched" for healthy.
 fn disabled(check: &str) -> Response {
-    text(
-        false,
-        format!("{check} check is disabled in the configuration.\n"),
-    )
+    not_watched(check, false)
+}
+
+/// 503 for a subsystem nobody watches: switched off, or enabled but its collector could not start
+/// (the reason is in the log from start-up).
+fn not_watched(check: &str, enabled: bool) -> Response {
+    let body = if enabled {
+        format!("{check} collector did not start; see the log from start-up.\n")
+    } else {
+        format!("{check} check is disabled in the configuration.\n")
+    };
+    text(false, body)
 }
 
 /// A check answer: 200 or 503, as [`plain`] text.
@@ -102,4 +110,27 @@ pub fn plain(status: StatusCode, body: String) -> Response {
     );
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(response: Response) -> (StatusCode, String) {
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn an_enabled_subsystem_without_a_collector_is_not_called_disabled() {
+        let (status, body) = body_of(not_watched("RabbitMQ", true)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("did not start"), "{body}");
+        let (status, body) = body_of(not_watched("RabbitMQ", false)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("disabled in the configuration"), "{body}");
+    }
 }

@@ -40,6 +40,7 @@ pub use paths::Pages;
 use paths::{Page, Route};
 
 pub mod activation;
+pub mod agent;
 mod check;
 mod pages;
 pub mod paths;
@@ -60,6 +61,11 @@ pub struct Inner {
     pub started: Instant,
     pub started_wall: std::time::SystemTime,
     pub check_counts: CheckCounts,
+    /// Agent replies by kind, in [`crate::health::agent::Reply::KINDS`] order, for
+    /// `clustercheckd_agent_replies_total`.
+    pub agent_counts: [AtomicU64; 5],
+    /// The load balancers the agent last told `maint` or `drain` (each is owed one `ready`).
+    pub agent_withdrawn: Mutex<crate::health::agent::Withdrawn>,
 }
 
 impl std::ops::Deref for AppState {
@@ -88,6 +94,8 @@ impl AppState {
             started: Instant::now(),
             started_wall: std::time::SystemTime::now(),
             check_counts: CheckCounts::default(),
+            agent_counts: Default::default(),
+            agent_withdrawn: Mutex::default(),
         }))
     }
 }

@@ -43,6 +43,10 @@ pub(super) async fn exposition(State(state): State<AppState>) -> Response {
         pacemaker: pacemaker.as_deref(),
         rabbitmq: rabbitmq.as_deref(),
         check_counts,
+        agent_counts: state
+            .agent_counts
+            .each_ref()
+            .map(|count| count.load(Ordering::Relaxed)),
         started_wall: state.started_wall,
         now: Instant::now(),
     });

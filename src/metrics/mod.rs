@@ -37,6 +37,8 @@ pub struct Scrape<'a> {
     pub rabbitmq: Option<&'a RabbitSnapshot>,
     /// Answered checks per check name: [200, 503].
     pub check_counts: Vec<(&'static str, [u64; 2])>,
+    /// Agent replies by kind, in [`health::agent::Reply::KINDS`] order.
+    pub agent_counts: [u64; 5],
     pub started_wall: SystemTime,
     pub now: Instant,
 }
@@ -89,6 +91,15 @@ pub fn render(scrape: &Scrape) -> String {
                 *count as f64,
             );
         }
+    }
+    // All five kinds always, with or without an agent listener: a stable label set.
+    for (reply, count) in health::agent::Reply::KINDS.iter().zip(scrape.agent_counts) {
+        e.counter(
+            "agent_replies_total",
+            "HAProxy agent-check replies sent, by kind.",
+            &[("reply", reply)],
+            count as f64,
+        );
     }
     e.encode()
 }

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod fault_matrix;
+pub mod haproxy;
 pub mod haproxy_httpchk;
 pub mod prometheus;
 
@@ -96,20 +97,26 @@ pub struct ClusterLock {
 }
 
 pub fn lock(cluster: &'static str) -> ClusterLock {
+    let file = lock_file(cluster);
+    // Released when the file is closed, also when the test panics (its Restore guard ran first)
+    // or the process dies.
+    file.lock()
+        .unwrap_or_else(|e| panic!("lock the {cluster} lock file: {e}"));
+    ClusterLock { _file: file }
+}
+
+/// The file whose `flock` is `cluster`'s lock (opened, not locked): the same one scripts take
+/// with `flock -o $SANDBOX_DIR/locks/CLUSTER.lock`.
+pub fn lock_file(cluster: &str) -> std::fs::File {
     let dir = PathBuf::from(&env()["SANDBOX_DIR"]).join("locks");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let path = dir.join(format!("{cluster}.lock"));
-    let file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    // Released when the file is closed, also when the test panics (its Restore guard ran first)
-    // or the process dies.
-    file.lock()
-        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
-    ClusterLock { _file: file }
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Undo a disturbance when dropped, whether the test passed or panicked.
@@ -138,6 +145,8 @@ pub struct Daemon {
     pub check: SocketAddr,
     /// The separate /metrics and /status listener's address, when the config asks for one.
     pub metrics: Option<SocketAddr>,
+    /// The HAProxy agent-check listener's address, when the config asks for one.
+    pub agent: Option<SocketAddr>,
     pub log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -243,6 +252,7 @@ impl Daemon {
             child,
             check: SocketAddr::from(([0, 0, 0, 0], 0)),
             metrics: None,
+            agent: None,
             log,
             _dir: dir,
         };
@@ -251,6 +261,7 @@ impl Daemon {
             .get("check")
             .unwrap_or_else(|| panic!("no check= line in the ready file: {addresses:?}"));
         daemon.metrics = addresses.get("metrics").copied();
+        daemon.agent = addresses.get("agent").copied();
         daemon
     }
 
@@ -457,9 +468,14 @@ impl Server {
                 .map(|addr| clustercheckd::http::bind(addr).expect("bind the metrics listener"));
             let web = clustercheckd::http::web::Web::from_config(&config)
                 .unwrap_or_else(|e| panic!("web config refused: {e}"));
+            let agent = config
+                .listen
+                .agent
+                .map(|addr| clustercheckd::http::bind(addr).expect("bind the agent listener"));
             clustercheckd::Listeners {
                 check,
                 metrics,
+                agent,
                 web,
             }
         });
@@ -623,4 +639,26 @@ pub fn galera_heal() {
 
 pub fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
+}
+
+/// Poll `probe` every 100 ms until `want` holds or `within` passes; panics naming `what` and the
+/// last observation.
+pub fn wait_for<T: std::fmt::Debug>(
+    within: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> T,
+    want: impl Fn(&T) -> bool,
+) -> T {
+    let start = Instant::now();
+    loop {
+        let seen = probe();
+        if want(&seen) {
+            return seen;
+        }
+        assert!(
+            start.elapsed() < within,
+            "no {what} within {within:?}; last: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
