@@ -10,6 +10,7 @@
 
 pub mod collectors;
 pub mod config;
+pub mod drain;
 pub mod health;
 pub mod http;
 pub mod logging;
@@ -41,6 +42,21 @@ pub struct Listeners {
 
 /// Run the collectors and the listeners until `shutdown` is cancelled.
 pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationToken) {
+    let Ok(()) = run_with_ready(config, listeners, shutdown, || {
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .await;
+}
+
+/// [`run`], calling `ready` once the listeners are about to accept checks: after each enabled
+/// collector's first poll (see [`first_polls`]). When `ready` fails, everything is shut down and
+/// its error returned.
+pub async fn run_with_ready<E>(
+    config: Config,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+    ready: impl FnOnce() -> Result<(), E>,
+) -> Result<(), E> {
     let mut tasks = Vec::new();
     let mut histories = Histories::default();
     // The endpoint and credentials were resolved once by `Config::load`, and are present exactly
@@ -91,6 +107,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         pacemaker,
         rabbitmq,
     };
+    first_polls(&config, &watches, &shutdown).await;
     let state = AppState::new(config, watches);
     // With a metrics listener, the check port names where the pages went; its bound address is
     // the truth (the configured one may say port 0).
@@ -147,8 +164,61 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         (None, Some(_)) => tracing::error!("web config ignored: there is no metrics listener"),
         (None, None) => http::web::log_hangups(shutdown.clone()),
     }
+    let ready = ready();
+    if ready.is_err() {
+        shutdown.cancel();
+    }
     for task in tasks {
         let _ = task.await;
+    }
+    ready
+}
+
+/// Wait until every enabled collector has published its first poll, each for at most its poll
+/// timeout (all at once, so at most the longest one), or until shutdown. The listeners are
+/// already bound, so HAProxy's checks meanwhile wait in the accept queue instead of being refused;
+/// once accepted they are answered from a real poll, never with "no poll has completed yet". That
+/// is what makes a restart of the daemon invisible to HAProxy: without it, the first checks after
+/// a restart answer 503 and `fall` of them mark a healthy node DOWN (tests/restart.rs).
+async fn first_polls(config: &Config, watches: &Watches, shutdown: &CancellationToken) {
+    let started = std::time::Instant::now();
+    let polled = async {
+        tokio::join!(
+            first_poll("galera", watches.galera.clone(), config.galera.timeout),
+            first_poll(
+                "pacemaker",
+                watches.pacemaker.clone(),
+                config.pacemaker.timeout
+            ),
+            first_poll(
+                "rabbitmq",
+                watches.rabbitmq.clone(),
+                config.rabbitmq.timeout
+            ),
+        )
+    };
+    tokio::select! {
+        _ = polled => tracing::info!(took_ms = started.elapsed().as_millis() as u64,
+            "first polls done; accepting checks"),
+        _ = shutdown.cancelled() => {}
+    }
+}
+
+/// Wait for one collector's first published snapshot, at most `timeout`.
+async fn first_poll<S>(
+    name: &str,
+    watch: Option<tokio::sync::watch::Receiver<S>>,
+    timeout: std::time::Duration,
+) {
+    let Some(mut watch) = watch else { return };
+    if tokio::time::timeout(timeout, watch.changed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            collector = name,
+            "first poll not done within its timeout; accepting checks anyway"
+        );
     }
 }
 

@@ -47,10 +47,11 @@ struct Flags {
     /// Log filter, e.g. info or debug (log.level).
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
-    /// Once every listener is bound, write the addresses they bound to PATH, one `NAME=ADDR` line
-    /// each (`check=127.0.0.1:40123`, then `metrics=...` and `agent=...` if configured). With port 0 in
-    /// `--listen` this is how a supervisor or a test learns the port. Removed at start-up,
-    /// written whole (through a rename) only after binding, so its presence means "listening".
+    /// Once every listener is bound and the first polls are done (each bounded by its collector's
+    /// timeout), write the addresses they bound to PATH, one `NAME=ADDR` line each
+    /// (`check=127.0.0.1:40123`, then `metrics=...` if configured). With port 0 in `--listen`
+    /// this is how a supervisor or a test learns the port. Removed at start-up, written whole
+    /// (through a rename) only when checks are accepted, so its presence means "serving".
     #[arg(long, value_name = "PATH")]
     ready_file: Option<PathBuf>,
     /// Without a subcommand: run the daemon.
@@ -70,6 +71,22 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Take this node out of HAProxy before a planned stop of mysqld: create
+    /// galera.maintenance_file, so the check answers 503 from the daemon's next poll. With
+    /// --wait, return only once HAProxy has had time to notice ([drain] haproxy_inter x
+    /// (haproxy_fall + 1), printed). --undo removes the file. Exit 1 when the file cannot be
+    /// created or removed, 2 on a bad configuration.
+    Drain {
+        /// The configuration file (default /etc/clustercheckd/clustercheckd.toml).
+        #[arg(long, short = 'c', value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Return only once HAProxy has had time to mark this node down.
+        #[arg(long, conflicts_with = "undo")]
+        wait: bool,
+        /// Remove the maintenance file: the node returns through its normal health check.
+        #[arg(long)]
+        undo: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -77,6 +94,9 @@ fn main() -> ExitCode {
     if let Some(Command::Notify { args }) = &flags.command {
         clustercheckd::notify::main(args);
         return ExitCode::SUCCESS;
+    }
+    if let Some(Command::Drain { config, wait, undo }) = &flags.command {
+        return drain(config.as_deref().or(flags.config.as_deref()), *wait, *undo);
     }
     let overrides = Overrides {
         node_name: flags.node_name,
@@ -124,11 +144,40 @@ fn main() -> ExitCode {
     }
 }
 
+/// `clustercheckd drain`: the same configuration as the daemon (file, then environment), no
+/// listener, no log: progress on stdout, one error line on stderr.
+fn drain(path: Option<&Path>, wait: bool, undo: bool) -> ExitCode {
+    let config = match Config::load(path, &Overrides::default()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("clustercheckd drain: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let mut out = std::io::stdout();
+    let done = match undo {
+        true => clustercheckd::drain::undo(&config, &mut out),
+        false => clustercheckd::drain::drain(&config, wait, &mut out),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("clustercheckd drain: {error}");
+            match error.is_config() {
+                true => ExitCode::from(EXIT_CONFIG),
+                false => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
 fn start(
     config: Config,
     web: Option<clustercheckd::http::web::Web>,
     ready_file: Option<&Path>,
 ) -> anyhow::Result<()> {
+    // First, while this is the only thread: it takes LISTEN_* out of the environment.
+    let inherited = clustercheckd::http::activation::take()?;
     // A file left by an earlier run must not announce this one before it has bound anything.
     if let Some(path) = ready_file {
         match std::fs::remove_file(path) {
@@ -144,21 +193,37 @@ fn start(
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let check = clustercheckd::http::bind(config.listen.check)
-            .with_context(|| format!("cannot listen on {} (listen.check)", config.listen.check))?;
-        let metrics = match config.listen.metrics {
-            Some(addr) => Some(
+        let activated =
+            inherited.check.is_some() || inherited.metrics.is_some() || inherited.agent.is_some();
+        let check = match inherited.check {
+            Some(listener) => {
+                tokio::net::TcpListener::from_std(listener).context("the inherited check socket")?
+            }
+            None => clustercheckd::http::bind(config.listen.check).with_context(|| {
+                format!("cannot listen on {} (listen.check)", config.listen.check)
+            })?,
+        };
+        let metrics = match (inherited.metrics, config.listen.metrics) {
+            (Some(listener), _) => Some(
+                tokio::net::TcpListener::from_std(listener)
+                    .context("the inherited metrics socket")?,
+            ),
+            (None, Some(addr)) => Some(
                 clustercheckd::http::bind(addr)
                     .with_context(|| format!("cannot listen on {addr} (listen.metrics)"))?,
             ),
-            None => None,
+            (None, None) => None,
         };
-        let agent = match config.listen.agent {
-            Some(addr) => Some(
+        let agent = match (inherited.agent, config.listen.agent) {
+            (Some(listener), _) => Some(
+                tokio::net::TcpListener::from_std(listener)
+                    .context("the inherited agent socket")?,
+            ),
+            (None, Some(addr)) => Some(
                 clustercheckd::http::bind(addr)
                     .with_context(|| format!("cannot listen on {addr} (listen.agent)"))?,
             ),
-            None => None,
+            (None, None) => None,
         };
         // The bound addresses, not the configured ones: they differ when the port is 0.
         let bound_check = check.local_addr().context("the check listener's address")?;
@@ -179,14 +244,17 @@ fn start(
             None => None,
         };
         tracing::info!(node_name = ?config.node_name, check = %bound_check,
-            metrics = ?bound_metrics, agent = ?bound_agent, version = env!("CARGO_PKG_VERSION"),
+            metrics = ?bound_metrics, agent = ?bound_agent, socket_activation = activated,
+            version = env!("CARGO_PKG_VERSION"),
             "clustercheckd listening");
-        if let Some(path) = ready_file {
-            write_ready_file(path, bound_check, bound_metrics, bound_agent)?;
-        }
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        clustercheckd::run(
+        // Written once the first polls are done and checks are being accepted.
+        let ready = || match ready_file {
+            Some(path) => write_ready_file(path, bound_check, bound_metrics, bound_agent),
+            None => Ok(()),
+        };
+        clustercheckd::run_with_ready(
             config,
             Listeners {
                 check,
@@ -195,8 +263,9 @@ fn start(
                 web,
             },
             shutdown,
+            ready,
         )
-        .await;
+        .await?;
         tracing::info!("clustercheckd stopped");
         Ok(())
     })

@@ -17,6 +17,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("logging", &["config"]),
     // `clustercheckd notify`: the client end of the Galera collector's notify socket.
     ("notify", &["collectors"]),
+    // `clustercheckd drain`: the maintenance file and the check port, as configured.
+    ("drain", &["config"]),
     // The crate root (lib.rs, main.rs) wires everything; the golden files test sees what users
     // see, through every layer.
     (
@@ -30,6 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "http",
             "logging",
             "notify",
+            "drain",
         ],
     ),
     (

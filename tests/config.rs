@@ -43,7 +43,7 @@ fn assert_refused(code: Option<i32>, stderr: &str, key: &str, what: &str) {
 /// settings' sections, is refused (serde's `flatten` would have let these through).
 #[test]
 fn unknown_key_in_every_section_exits_2_naming_it() {
-    let cases: [(&str, &str, &str, &str); 10] = [
+    let cases: [(&str, &str, &str, &str); 11] = [
         (
             "",
             "agent = \"127.0.0.1:0\"\n",
@@ -74,6 +74,7 @@ fn unknown_key_in_every_section_exits_2_naming_it() {
             "[[vip.vips]]\nresource = \"a\"\n[[vip.vips]]\nresource = \"b\"\nnmae = \"b\"\n",
             "nmae",
         ),
+        ("", "", "[drain]\nhaproxy_fal = 2\n", "haproxy_fal"),
     ];
     for (top, listen, rest, key) in cases {
         let (code, stderr) = run_with(listen, top, rest);
@@ -99,6 +100,11 @@ fn out_of_bounds_values_exit_2_naming_the_key() {
             "",
             "[rabbitmq]\nmax_staleness = \"30d\"\n",
             "rabbitmq.max_staleness",
+        ),
+        (
+            "",
+            "[drain]\nhaproxy_inter = \"10m\"\n",
+            "drain.haproxy_inter",
         ),
         // A weight under 10% can round to 0 in HAProxy, which is DRAIN.
         (

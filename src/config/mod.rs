@@ -3,7 +3,8 @@
 //! port is bound.
 //!
 //! This file holds the top level ([`Config`], [`Config::load`], [`ConfigError`]); each section has
-//! its own file: `listen.rs`, `log.rs`, `galera.rs`, `pacemaker.rs`, `vip.rs`, `rabbitmq.rs`. The
+//! its own file: `listen.rs`, `log.rs`, `galera.rs`, `pacemaker.rs`, `vip.rs`, `rabbitmq.rs`,
+//! `drain.rs`. The
 //! settings every poller shares (`enabled`, `interval`, `timeout`, `max_staleness`) are defined
 //! once in `poll.rs`. Credential files (a my.cnf, the RabbitMQ credentials file) are read by the
 //! one reader in [`optfile`]; [`mycnf`] picks a client's options from it.
@@ -29,6 +30,7 @@ mod poll;
 
 mod agent;
 pub mod clustercheck_env;
+mod drain;
 mod galera;
 mod listen;
 mod log;
@@ -41,6 +43,7 @@ mod vip;
 pub mod web;
 
 pub use agent::{AgentConfig, AgentRole, MIN_AGENT_WEIGHT};
+pub use drain::{DrainConfig, MAX_HAPROXY_FALL, MAX_HAPROXY_INTER};
 pub use galera::{
     Compat, DbAddress, DbEndpoint, GaleraConfig, DEFAULT_SOCKET_CANDIDATES, MAX_RECOVERY_HOLD,
 };
@@ -123,6 +126,8 @@ pub struct Config {
     pub pacemaker: PacemakerConfig,
     pub vip: VipConfig,
     pub rabbitmq: RabbitmqConfig,
+    /// For `clustercheckd drain --wait` only: the HAProxy check timing it waits out.
+    pub drain: DrainConfig,
     /// How the HAProxy agent-check listener (`listen.agent`) answers.
     pub agent: AgentConfig,
     /// Problems that do not stop start-up but that the operator must hear about (a credentials
@@ -224,7 +229,8 @@ impl Config {
         self.galera.validate()?;
         self.pacemaker.validate()?;
         self.vip.validate(self.pacemaker.enabled)?;
-        self.rabbitmq.validate()
+        self.rabbitmq.validate()?;
+        self.drain.validate()
     }
 
     /// Read every secret once, for the enabled sections only (a node without RabbitMQ need not
@@ -683,6 +689,8 @@ mod tests {
             "probe",
             "probe_timeout",
             "scan_queues",
+            "haproxy_inter",
+            "haproxy_fall",
             "agent",
             "role",
             "weight",

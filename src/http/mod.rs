@@ -39,6 +39,7 @@ use crate::config::Config;
 pub use paths::Pages;
 use paths::{Page, Route};
 
+pub mod activation;
 pub mod agent;
 mod check;
 mod pages;

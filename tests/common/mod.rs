@@ -10,6 +10,7 @@
 
 pub mod fault_matrix;
 pub mod haproxy;
+pub mod haproxy_httpchk;
 pub mod prometheus;
 
 use std::collections::HashMap;
@@ -159,7 +160,25 @@ impl Daemon {
 
     /// The same, run as `WRAPPER... clustercheckd --config FILE` (e.g. in its own namespace).
     pub fn start_wrapped(toml: &str, wrapper: &[&str]) -> Daemon {
-        Self::start_full(toml, wrapper, &[], None)
+        Self::start_full(toml, wrapper, &[], None, None)
+    }
+
+    /// The same, socket-activated as systemd does it: `listener` is handed over as descriptor 3
+    /// with `LISTEN_PID` (the daemon's own pid), `LISTEN_FDS=1` and `LISTEN_FDNAMES=NAME`
+    /// (through `sh`, which moves it from standard input to 3 and execs the daemon in place).
+    pub fn start_activated(toml: &str, listener: std::net::TcpListener, name: &str) -> Daemon {
+        let script = format!(
+            "exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES={name} \
+             exec \"$0\" \"$@\""
+        );
+        let wrapper = ["sh", "-c", script.as_str()];
+        Self::start_full(
+            toml,
+            &wrapper,
+            &[],
+            None,
+            Some(std::os::fd::OwnedFd::from(listener)),
+        )
     }
 
     /// The same, run as the OS user `user` with its supplementary groups (as a service
@@ -177,12 +196,12 @@ impl Daemon {
         ]
         .map(String::from);
         let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-        Self::start_full(toml, &wrapper, &[], Some((uid, gid)))
+        Self::start_full(toml, &wrapper, &[], Some((uid, gid)), None)
     }
 
     /// The same with extra command-line arguments after `--config FILE`.
     pub fn start_with_args(toml: &str, args: &[&std::ffi::OsStr]) -> Daemon {
-        Self::start_full(toml, &[], args, None)
+        Self::start_full(toml, &[], args, None, None)
     }
 
     fn start_full(
@@ -190,6 +209,7 @@ impl Daemon {
         wrapper: &[&str],
         args: &[&std::ffi::OsStr],
         owner: Option<(u32, u32)>,
+        stdin: Option<std::os::fd::OwnedFd>,
     ) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("clustercheckd.toml");
@@ -223,6 +243,7 @@ impl Daemon {
             .arg(&ready)
             .args(args)
             .env_remove("RUST_LOG")
+            .stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null))
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -314,8 +335,10 @@ impl Daemon {
 
     /// Send SIGTERM and wait (at most `within`) for the exit status.
     pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        // Quiet: it may have exited already (a test that stopped it before dropping it).
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
