@@ -419,6 +419,11 @@ def haproxy_config(variant, frontend, check_ports, agent_ports, socket_path):
     return "\n".join(lines) + "\n"
 
 
+def shown_config(text, workdir):
+    """A config as it goes into the doc: no temporary path."""
+    return text.replace(str(workdir), "$TMPDIR")
+
+
 class Haproxy:
     def __init__(self, variant, workdir, check_ports, agent_ports):
         self.variant = variant
@@ -443,8 +448,11 @@ class Haproxy:
             time.sleep(0.05)
 
     def _read_stderr(self):
-        for line in self.proc.stderr:
-            self.events.append((time.monotonic(), line.rstrip()))
+        with open(self.config.with_suffix(".log"), "w") as copy:
+            for line in self.proc.stderr:
+                self.events.append((time.monotonic(), line.rstrip()))
+                copy.write(f"{time.monotonic():.3f} {line}")
+                copy.flush()
 
     def command(self, text):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -728,7 +736,7 @@ def benchmark(args, binary, workdir, features):
     configs_text = {}
     for variant in variants:
         daemons, haproxy = start_variant(variant, binary, workdir, features)
-        configs_text[variant] = haproxy.config.read_text()
+        configs_text[variant] = shown_config(haproxy.config.read_text(), workdir)
         sampler = Sampler(haproxy.frontend).start()
         try:
             log(f"config ({variant}): HAProxy on 127.0.0.1:{haproxy.frontend}")
@@ -1001,6 +1009,8 @@ def main():
     parser.add_argument("--false-down-minutes", type=float, default=None,
                         help="run the no-false-DOWN check (config (c)) for this many minutes")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory (configs, daemon and HAProxy logs)")
     args = parser.parse_args()
     args.load_before = benchlib.load1()
     for tool in ("haproxy", "mariadb") + (("mariabackup",) if args.false_down_minutes else ()):
@@ -1036,7 +1046,10 @@ def main():
                     pass
         sandbox("galera", "sql", str(WRITER), "SET GLOBAL wsrep_desync=OFF", check=False)
         heal()
-        subprocess.run(["rm", "-rf", str(workdir)], check=False)
+        if args.keep:
+            log(f"kept {workdir}")
+        else:
+            subprocess.run(["rm", "-rf", str(workdir)], check=False)
         os.close(lock)
 
 
