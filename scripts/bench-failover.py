@@ -502,6 +502,15 @@ def binary_features(binary, workdir):
         [str(binary), "--check-config", "--config", str(config)], capture_output=True
     ).returncode == 0
     drain = subprocess.run([str(binary), "drain", "--help"], capture_output=True).returncode == 0
+    if drain:
+        # The drain waits HAProxy's inter x (fall + 1), which it reads from [drain].
+        config.write_text('[listen]\ncheck = "127.0.0.1:0"\n[drain]\nhaproxy_inter = "250ms"\n'
+                          'haproxy_fall = 2\n')
+        if subprocess.run(
+            [str(binary), "--check-config", "--config", str(config)], capture_output=True
+        ).returncode != 0:
+            log("this binary has `drain` but not [drain] haproxy_inter/haproxy_fall: emulating it")
+            drain = False
     return {"agent": agent, "drain": drain}
 
 
@@ -649,6 +658,11 @@ def run_fault(fault, variant, haproxy, sampler, daemons, features, give_up):
     result["seconds"] = sampler.failover_after(t0)
     probes = [p for p in sampler.since(t0) if p[0] < t_end - PROBE_TIMEOUT]
     result["failed_new"] = sum(1 for p in probes if p[2] is None)
+    result["errors"] = {}
+    for p in probes:
+        if p[2] is None:
+            kind = re.sub(r"\d+", "N", p[3])[:60]
+            result["errors"][kind] = result["errors"].get(kind, 0) + 1
     result["probes"] = len(probes)
     with sampler.lock:
         result["failed_sessions"] = sum(
@@ -663,6 +677,7 @@ def run_fault(fault, variant, haproxy, sampler, daemons, features, give_up):
         + ("-" if result["marked_down"] is None else f"{result['marked_down']:.2f} s")
         + f"; failed new connections {result['failed_new']}/{len(probes)},"
         f" failed sessions {result['failed_sessions']}"
+        + (f" ({result['errors']})" if result["errors"] else "")
     )
     # Undo.
     if fault == "desync":
@@ -768,6 +783,7 @@ def section_benchmark(args, results, variants, faults, features, load_before, co
         "| fault on the writer | " + " | ".join(head[v] for v in variants) + " |",
         "|---|" + "---|" * len(variants),
     ]
+    stop_errors = {}
     for fault in faults:
         cells = []
         for v in variants:
@@ -779,6 +795,10 @@ def section_benchmark(args, results, variants, faults, features, load_before, co
                     f" of {sum(r['probes'] for r in mine)}, failed sessions"
                     f" {sum(r['failed_sessions'] for r in mine)}"
                 )
+                if v == "c":
+                    for r in mine:
+                        for kind, count in r["errors"].items():
+                            stop_errors[kind] = stop_errors.get(kind, 0) + count
             cells.append(cell)
         rows.append(f"| {FAULT_TEXT[fault]} | " + " | ".join(cells) + " |")
     marked = [
@@ -791,6 +811,16 @@ def section_benchmark(args, results, variants, faults, features, load_before, co
             for v in variants
         ]
         marked.append(f"| {FAULT_TEXT[fault]} | " + " | ".join(cells) + " |")
+
+    runs = []
+    for v in variants:
+        parts = []
+        for fault in faults:
+            values = [r["seconds"] for r in results if r["fault"] == fault and r["variant"] == v]
+            parts.append(
+                f"{fault} " + ", ".join("never" if s is None else f"{s:.2f}" for s in values)
+            )
+        runs.append(f"- ({v}): " + "; ".join(parts))
 
     verdicts = []
     if "c" in variants:
@@ -808,7 +838,9 @@ def section_benchmark(args, results, variants, faults, features, load_before, co
             failed = sum(r["failed_new"] for r in mine)
             verdicts.append(
                 f"planned stop, zero failed new connections: {'met' if failed == 0 else '**NOT met**'}"
-                f" ({failed})"
+                f" ({failed}"
+                + (": " + ", ".join(f"{c} x {k}" for k, c in stop_errors.items()) if failed else "")
+                + ")"
             )
     drains = sorted({f"({r['variant']}) {r['drain']}" for r in results if "drain" in r})
     notes = []
@@ -850,6 +882,10 @@ stop is the systemd drop-in's order: drain, then SIGTERM; its time runs from the
 drain. Drain used: {"; ".join(drains) if drains else "-"}. After each fault the cluster is restored
 (desync off, SIGCONT, a stopped or killed node restarted by the sandbox's own start function) and
 the next fault waits for 3 Synced nodes, every server UP in HAProxy and clients back on node1.
+
+Every run, in seconds (first connection on another node):
+
+{chr(10).join(runs)}
 
 When HAProxy logged node1 DOWN, after the fault (median / max):
 
@@ -968,7 +1004,7 @@ def false_down(args, binary, workdir, features):
     by_reason = "; ".join(f"{count} x {reason}" for reason, count in reasons.items()) or "none"
     daemon_reasons = {}
     for v in verdicts:
-        reason = re.sub(r"^.*?to=", "", v)
+        reason = re.sub(r"^.*?to=", "", v).rstrip(".")
         daemon_reasons[reason] = daemon_reasons.get(reason, 0) + 1
     daemon_text = "; ".join(f"{c} x {r}" for r, c in daemon_reasons.items()) or "none"
     log(f"DOWN transitions {chkdown}, false {false_count}; by reason: {by_reason}")
