@@ -35,7 +35,7 @@ for three HAProxy/daemon configurations:
 
 Each fault is repeated --repeat times (default 3); the cluster is restored after each (SIGCONT,
 restart of a killed or stopped node with the sandbox's own start function) and the next fault
-waits for 3 Synced nodes, HAProxy's writer UP and clients back on node1.
+waits for 3 Synced nodes, HAProxy's servers UP and clients (new and long-lived) back on node1.
 
 --false-down-minutes N instead runs config (c) for N minutes under a steady write load (4 clients
 inserting into node1) plus mariabackup backing node1 up again and again, and counts HAProxy's DOWN
@@ -303,10 +303,16 @@ class Sampler:
         self.lock = threading.Lock()
         self.probes = []
         self.session_failures = []  # (time, node the session was on, error)
+        # Which node each session is on (None: connecting), and a request to reconnect those
+        # that are not on the writer (after a failover without on-marked-up
+        # shutdown-backup-sessions they would stay on a backup, and see no fault at all).
+        self.session_nodes = [None] * sessions
+        self.back_to_writer = threading.Event()
         self.stop_event = threading.Event()
         self.threads = [threading.Thread(target=self._schedule, daemon=True)]
         self.threads += [
-            threading.Thread(target=self._session, daemon=True) for _ in range(sessions)
+            threading.Thread(target=self._session, args=(i,), daemon=True)
+            for i in range(sessions)
         ]
 
     def start(self):
@@ -336,9 +342,12 @@ class Sampler:
         with self.lock:
             self.probes.append((started, time.monotonic(), node, error))
 
-    def _session(self):
+    def _session(self, index):
         conn, node = None, None
         while not self.stop_event.is_set():
+            if conn is not None and node != WRITER and self.back_to_writer.is_set():
+                conn.close()
+                conn, node = None, None
             try:
                 if conn is None:
                     conn = MysqlConnection(self.port, 1.0)
@@ -352,9 +361,18 @@ class Sampler:
                 if conn is not None:
                     conn.close()
                 conn, node = None, None
+            self.session_nodes[index] = node
             self.stop_event.wait(PROBE_EVERY)
         if conn is not None:
             conn.close()
+
+    def sessions_on_writer(self):
+        """Ask every session to move to the writer; true once they all are there."""
+        self.back_to_writer.set()
+        if all(n == WRITER for n in self.session_nodes):
+            self.back_to_writer.clear()
+            return True
+        return False
 
     def since(self, t0):
         with self.lock:
@@ -607,8 +625,10 @@ def steady(haproxy, sampler):
         if any(rows.get(f"node{n}", {}).get("status") != "UP" for n in NODES):
             return False
         last = sampler.last(5)
-        return len(last) == 5 and all(p[2] == WRITER for p in last)
-    wait_for("HAProxy all UP with clients on node1", ok, 120)
+        return (
+            len(last) == 5 and all(p[2] == WRITER for p in last) and sampler.sessions_on_writer()
+        )
+    wait_for("HAProxy all UP with clients (new and long-lived) on node1", ok, 120)
 
 
 def drain(variant, daemon, features):
@@ -881,7 +901,8 @@ Faults: `SET GLOBAL wsrep_desync=ON`; SIGSTOP / SIGKILL / SIGTERM to node1's mar
 stop is the systemd drop-in's order: drain, then SIGTERM; its time runs from the start of the
 drain. Drain used: {"; ".join(drains) if drains else "-"}. After each fault the cluster is restored
 (desync off, SIGCONT, a stopped or killed node restarted by the sandbox's own start function) and
-the next fault waits for 3 Synced nodes, every server UP in HAProxy and clients back on node1.
+the next fault waits for 3 Synced nodes, every server UP in HAProxy and clients (new connections
+and the long-lived sessions) back on node1.
 
 Every run, in seconds (first connection on another node):
 
