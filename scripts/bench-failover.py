@@ -432,7 +432,9 @@ def haproxy_config(variant, frontend, check_ports, agent_ports, socket_path):
                 " on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions"
             )
             if agent_ports:
-                server += f" agent-check agent-port {agent_ports[n]} agent-inter 250ms"
+                # weight 100: the agent's `up N%` scales the configured weight, rounded down,
+                # and a weight of 0 would mean drain.
+                server += f" weight 100 agent-check agent-port {agent_ports[n]} agent-inter 250ms"
         lines.append(server + backup)
     return "\n".join(lines) + "\n"
 
@@ -545,7 +547,8 @@ class Daemon:
         text = [
             f'node_name = "bench-node{n}"',
             "[listen]",
-            'check = "127.0.0.1:0"',
+            # A fixed port, not 0: `clustercheckd drain --wait` asks it until it answers 503.
+            f'check = "127.0.0.1:{benchlib.free_port()}"',
         ]
         if self.agent_port:
             text.append(f'agent = "127.0.0.1:{self.agent_port}"')
