@@ -500,10 +500,10 @@ class Haproxy:
         return rows
 
     def down_events(self, server, since=0.0):
-        return [
-            (t, line) for t, line in self.events
-            if t >= since and f"galera/{server} is DOWN" in line
-        ]
+        """HAProxy's messages taking `server` out: DOWN (failed checks, agent `down`) or MAINT
+        (agent `maint`: "is going DOWN for maintenance")."""
+        taken_out = re.compile(rf"galera/{server} is (going )?DOWN")
+        return [(t, line) for t, line in self.events if t >= since and taken_out.search(line)]
 
     def stop(self):
         self.proc.terminate()
@@ -911,7 +911,7 @@ Every run, in seconds (first connection on another node):
 
 {chr(10).join(runs)}
 
-When HAProxy logged node1 DOWN, after the fault (median / max):
+When HAProxy logged node1 DOWN (or MAINT, from an agent's `maint`), after the fault (median / max):
 
 {chr(10).join(marked)}
 
@@ -993,8 +993,13 @@ def false_down(args, binary, workdir, features):
         verdicts = re.findall(
             r"verdict changed: unhealthy.*", daemons[WRITER].log.read_text()
         )
-        probes = sampler.since(t0)
+        probes = [p for p in sampler.since(t0) if p[0] < end]
         failed = sum(1 for p in probes if p[2] is None)
+        errors = {}
+        for p in probes:
+            if p[2] is None:
+                kind = re.sub(r"\d+", "N", p[3])[:60]
+                errors[kind] = errors.get(kind, 0) + 1
     finally:
         stop.set()
         for p in writers:
@@ -1017,7 +1022,7 @@ def false_down(args, binary, workdir, features):
     reasons = {}
     for line in downs:
         text = line[1]
-        reason = re.sub(r"^.*? is DOWN, reason: ", "", text)
+        reason = re.sub(r"^.*? is (going )?DOWN(, reason: )?", "", text)
         reason = re.sub(r", check duration: \d+ms", "", reason)
         reason = re.sub(r"\. \d+ active and \d+ backup servers? (left|online).*$", "", reason)
         reasons[reason] = reasons.get(reason, 0) + 1
@@ -1047,7 +1052,9 @@ section above runs throughout.
 |---|---|---|---|---|---|
 | {elapsed:.0f} s | {inserted} | {backups['ok']} ({backups['failed']}) | {chkdown} | {false_count} | {failed} of {len(probes)} |
 
-HAProxy's DOWN reasons: {by_reason}. The daemon's changes to unhealthy: {daemon_text}.
+HAProxy's DOWN reasons: {by_reason}. The daemon's changes to unhealthy: {daemon_text}. Failed new
+connections by error: {"; ".join(f"{c} x {k}" for k, c in errors.items()) or "none"} (a "timeout"
+is no answer within the probe's 300 ms).
 
 A DOWN is false when it was not caused by a real state of the node: HAProxy's check or agent
 timed out or could not connect, or the daemon said the state was unknown (no answer within
