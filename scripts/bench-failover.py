@@ -698,6 +698,7 @@ def run_fault(fault, variant, haproxy, sampler, daemons, features, give_up):
         f"  ({variant}) {fault}: first connection on another node after {seconds}; HAProxy"
         f" marked node1 DOWN after "
         + ("-" if result["marked_down"] is None else f"{result['marked_down']:.2f} s")
+        + (f"; drain took {result['drained_after']:.2f} s" if "drained_after" in result else "")
         + f"; failed new connections {result['failed_new']}/{len(probes)},"
         f" failed sessions {result['failed_sessions']}"
         + (f" ({result['errors']})" if result["errors"] else "")
@@ -865,7 +866,12 @@ def section_benchmark(args, results, variants, faults, features, load_before, co
                 + (": " + ", ".join(f"{c} x {k}" for k, c in stop_errors.items()) if failed else "")
                 + ")"
             )
-    drains = sorted({f"({r['variant']}) {r['drain']}" for r in results if "drain" in r})
+    drains = []
+    for v in variants:
+        mine = [r for r in results if r["variant"] == v and "drain" in r]
+        if mine:
+            took = max(r["drained_after"] for r in mine)
+            drains.append(f"({v}) {mine[0]['drain']}" + (f", at most {took:.2f} s" if v != "a" else ""))
     notes = []
     if not features["agent"]:
         notes.append(
@@ -925,7 +931,8 @@ Daemon configs: (b) the defaults (interval 1 s, timeout 1 s); (c) `interval = "2
 `timeout = "750ms"`, `notify_socket` = `$SANDBOX_DIR/clustercheckd/nodeN.notify.sock`, the socket
 the sandbox's `wsrep_notify_cmd` (nodeN/notify.sh) hands Galera's events to{
     ", `[listen] agent`" if features["agent"] else ""}; both `expected_nodes = 3` and a
-maintenance file.
+maintenance file{
+    ", and `[drain]` with HAProxy's inter and fall" if features["drain"] else ""}.
 """
 
 
