@@ -698,7 +698,7 @@ def run_fault(fault, variant, haproxy, sampler, daemons, features, give_up):
         f"  ({variant}) {fault}: first connection on another node after {seconds}; HAProxy"
         f" marked node1 DOWN after "
         + ("-" if result["marked_down"] is None else f"{result['marked_down']:.2f} s")
-        + (f"; drain took {result['drained_after']:.2f} s" if "drained_after" in result else "")
+        + (f"; drain took {result['drained_after']:.2f} s" if variant != "a" and fault == "stop" else "")
         + f"; failed new connections {result['failed_new']}/{len(probes)},"
         f" failed sessions {result['failed_sessions']}"
         + (f" ({result['errors']})" if result["errors"] else "")
@@ -1061,7 +1061,9 @@ section above runs throughout.
 
 HAProxy's DOWN reasons: {by_reason}. The daemon's changes to unhealthy: {daemon_text}. Failed new
 connections by error: {"; ".join(f"{c} x {k}" for k, c in errors.items()) or "none"} (a "timeout"
-is no answer within the probe's 300 ms).
+is no answer within the probe's 300 ms; "closed" a connection HAProxy closed before the answer,
+e.g. `on-marked-down shutdown-sessions` cutting one that had just reached node1 when a backup's
+desync took node1 out).
 
 A DOWN is false when it was not caused by a real state of the node: HAProxy's check or agent
 timed out or could not connect, or the daemon said the state was unknown (no answer within
