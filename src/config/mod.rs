@@ -38,6 +38,7 @@ mod rabbitmq;
 mod secret;
 mod vip;
 pub mod web;
+mod writer;
 
 pub use galera::{
     Compat, DbAddress, DbEndpoint, GaleraConfig, DEFAULT_SOCKET_CANDIDATES, MAX_RECOVERY_HOLD,
@@ -53,6 +54,7 @@ pub use rabbitmq::{ExpectedPolicy, RabbitmqConfig, RabbitmqCredentials};
 pub use secret::Secret;
 pub use vip::{VipConfig, VipEntry};
 pub use web::{WebConfig, WebConfigError};
+pub use writer::{WriterConfig, DEFAULT_LEASE_USER, LEASE_TABLE};
 
 /// Prefix of the environment variables; nesting uses a double underscore:
 /// `CLUSTERCHECKD_GALERA__INTERVAL=2s` sets `[galera] interval`.
@@ -121,6 +123,8 @@ pub struct Config {
     pub pacemaker: PacemakerConfig,
     pub vip: VipConfig,
     pub rabbitmq: RabbitmqConfig,
+    /// The single-writer lease behind `/writer` (docs/writer.md); off by default.
+    pub writer: WriterConfig,
     /// Problems that do not stop start-up but that the operator must hear about (a credentials
     /// file readable by every user). Filled by `load`, logged by the binary once logging is set
     /// up, one line each.
@@ -175,7 +179,7 @@ impl Config {
         // The main file holds a secret when a password key's value came from it (and not from
         // the environment or the defaults).
         let mut secret_files = Vec::new();
-        for key in ["galera.password", "rabbitmq.password"] {
+        for key in ["galera.password", "rabbitmq.password", "writer.password"] {
             let from = figment.find_metadata(key).and_then(|m| m.source.as_ref());
             if let Some(figment::Source::File(path)) = from {
                 secret_files.push((path.clone(), key));
@@ -213,7 +217,8 @@ impl Config {
         self.galera.validate()?;
         self.pacemaker.validate()?;
         self.vip.validate(self.pacemaker.enabled)?;
-        self.rabbitmq.validate()
+        self.rabbitmq.validate()?;
+        self.writer.validate(self.galera.enabled)
     }
 
     /// Read every secret once, for the enabled sections only (a node without RabbitMQ need not
@@ -229,6 +234,13 @@ impl Config {
         };
         self.rabbitmq.credentials = match self.rabbitmq.enabled {
             true => Some(self.rabbitmq.resolve_credentials(secret_files)?),
+            false => None,
+        };
+        self.writer.endpoint = match self.writer.enabled {
+            true => Some(
+                self.writer
+                    .resolve_endpoint(self.galera.endpoint.as_ref(), secret_files)?,
+            ),
             false => None,
         };
         Ok(())
@@ -553,7 +565,8 @@ mod tests {
     }
 
     /// A config with one unknown key per section, and the key that must be named.
-    const UNKNOWN_KEY_CASES: [(&str, &str); 8] = [
+    const UNKNOWN_KEY_CASES: [(&str, &str); 9] = [
+        ("[writer]\nleas = \"5s\"\n", "leas"),
         ("nodename = \"x\"\n", "nodename"),
         ("[listen]\nchek = \"127.0.0.1:1\"\n", "chek"),
         ("[log]\nlevle = \"info\"\n", "levle"),
@@ -671,6 +684,12 @@ mod tests {
             "probe",
             "probe_timeout",
             "scan_queues",
+            "lease",
+            "margin",
+            "renew_interval",
+            "haproxy_inter",
+            "haproxy_fall",
+            "handover_gap",
         ] {
             assert!(
                 text.contains(&format!("{key} =")),
