@@ -1,6 +1,6 @@
 //! `/writer` on the real 3-node Galera sandbox: three daemons with `[writer]`, one per node, while
 //! the test churns the writer's node (desync, SIGKILL and restart of mysqld, SIGSTOP/SIGCONT of
-//! mysqld, a restart of its daemon, a frozen daemon) and a sampler thread GETs all three /writer
+//! mysqld, a restart of its daemon, a frozen daemon, its lease row locked) and a sampler thread GETs all three /writer
 //! every 50 ms through the whole run.
 //!
 //! Safety: never two 200s in one sample round, and between one node's last 200 and another
@@ -363,6 +363,32 @@ fn one_writer_at_most_under_churn_and_a_new_one_within_10s() {
     signal(pid, "-CONT");
     frozen_daemon.lock().unwrap().take();
     sampler.hold_writer(next, Duration::from_secs(3), "resumed daemon");
+    let w = next;
+
+    // 6. A hung holder whose Galera node stays healthy: a local transaction holds the lease row's
+    // lock on its node, so its renewals hang while its Galera verdict says Synced. Only its own
+    // deadline (lease - margin after its last renewal was sent) stops its 200s; the others take
+    // over after lease + margin (their update aborts the local lock holder) and wait the gap.
+    sampler.event(format!("lock the lease row on node{}", w + 1));
+    let locker = std::process::Command::new("bash")
+        .arg(common::repo().join("scripts/sandbox.sh"))
+        .args([
+            "galera",
+            "sql",
+            &node(w),
+            "BEGIN; SELECT * FROM clustercheckd.writer_lease WHERE id = 1 FOR UPDATE; \
+             SELECT SLEEP(8); COMMIT",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let (next, took) = sampler.wait_writer(Some(w), LIVENESS, "after row lock");
+    liveness.push(("lease row locked", took));
+    if let Ok(mut locker) = locker {
+        let _ = locker.wait();
+    }
+    sampler.event("row lock gone");
+    sampler.hold_writer(next, Duration::from_secs(2), "row unlocked");
 
     sampler.stop();
     let rounds = sampler.check_safety();
