@@ -127,7 +127,10 @@ impl Sampler {
                         if Some(w) != not && recent.iter().all(|r| writer(r) == first) {
                             drop(timeline);
                             let took = since.elapsed();
-                            self.event(format!("{what}: node{} is the writer after {took:.2?}", w + 1));
+                            self.event(format!(
+                                "{what}: node{} is the writer after {took:.2?}",
+                                w + 1
+                            ));
                             return (w, took);
                         }
                     }
@@ -164,7 +167,11 @@ impl Sampler {
         }
         let (still, _) = self.wait_writer(None, Duration::from_secs(5), what);
         if still != w {
-            self.fail(&format!("{what}: node{} took the role from node{}", still + 1, w + 1));
+            self.fail(&format!(
+                "{what}: node{} took the role from node{}",
+                still + 1,
+                w + 1
+            ));
         }
     }
 
@@ -229,7 +236,11 @@ impl Sampler {
                 events.next();
             }
             if previous != Some(round.codes) {
-                text.push_str(&format!("{:9.3} s  {:?}\n", round.at.as_secs_f64(), round.codes));
+                text.push_str(&format!(
+                    "{:9.3} s  {:?}\n",
+                    round.at.as_secs_f64(),
+                    round.codes
+                ));
                 previous = Some(round.codes);
             }
         }

@@ -31,7 +31,10 @@ pub enum Reason {
     /// Holding, but the last confirmed renewal was issued `lease - margin` or more ago.
     Expired { since_renewal: Duration },
     /// Just acquired: waiting out the handover gap.
-    HandoverGap { remaining: Duration, generation: u64 },
+    HandoverGap {
+        remaining: Duration,
+        generation: u64,
+    },
 }
 
 impl Rule for Reason {

@@ -172,7 +172,9 @@ impl WriterSnapshot {
         Self {
             taken_at: None,
             identity: None,
-            lease: Err(LeaseError::Unreachable("no lease read has completed yet".into())),
+            lease: Err(LeaseError::Unreachable(
+                "no lease read has completed yet".into(),
+            )),
             seen_since: None,
             role: Role::Follower,
             statements: Counts::default(),
@@ -196,7 +198,8 @@ pub type WriterWatch = tokio::sync::watch::Receiver<Arc<WriterSnapshot>>;
 /// this collector does not judge.
 pub type Healthy = Arc<dyn Fn() -> bool + Send + Sync>;
 
-const READ: &str = "SELECT holder, generation, renewals FROM clustercheckd.writer_lease WHERE id = 1";
+const READ: &str =
+    "SELECT holder, generation, renewals FROM clustercheckd.writer_lease WHERE id = 1";
 const RENEW: &str = "UPDATE clustercheckd.writer_lease SET renewals = renewals + 1 \
                      WHERE id = 1 AND holder = ? AND generation = ?";
 const RELEASE: &str = "UPDATE clustercheckd.writer_lease SET holder = '', renewals = renewals + 1 \
@@ -351,11 +354,19 @@ impl Leaser {
         self.snapshot.statements.add(outcome);
         if outcome == Outcome::Ok {
             self.snapshot.releases += 1;
-            tracing::info!(generation = holding.generation, why, "writer: released the lease");
+            tracing::info!(
+                generation = holding.generation,
+                why,
+                "writer: released the lease"
+            );
         } else {
-            tracing::warn!(generation = holding.generation, why, outcome = outcome.label(),
+            tracing::warn!(
+                generation = holding.generation,
+                why,
+                outcome = outcome.label(),
                 "writer: stopped answering as the writer; the lease could not be released and \
-                 expires on its own");
+                 expires on its own"
+            );
         }
     }
 
@@ -409,14 +420,22 @@ impl Leaser {
         } else if lease.holder == self.snapshot.identity.clone().unwrap_or_default() {
             "this node's previous daemon".to_owned()
         } else {
-            format!("{} (unchanged for {:.1} s)", lease.holder, seen_since.elapsed().as_secs_f64())
+            format!(
+                "{} (unchanged for {:.1} s)",
+                lease.holder,
+                seen_since.elapsed().as_secs_f64()
+            )
         };
         tracing::info!(generation, from = %from, gap = ?self.config.handover_gap(),
             "writer: acquired the lease; answering 200 after the handover gap");
     }
 
     /// Run one conditional UPDATE under the timeout; a failure drops the connection.
-    async fn update(&mut self, sql: &str, params: impl Into<mysql_async::Params> + Send) -> Outcome {
+    async fn update(
+        &mut self,
+        sql: &str,
+        params: impl Into<mysql_async::Params> + Send,
+    ) -> Outcome {
         let params = params.into();
         let timeout = self.config.timeout;
         let result = tokio::time::timeout(timeout, async {
@@ -445,7 +464,8 @@ impl Leaser {
         let timeout = self.config.timeout;
         let result = tokio::time::timeout(timeout, async {
             let conn = self.connection().await?;
-            let row: Option<(String, u64, u64)> = conn.exec_first(READ, ()).await.map_err(classify)?;
+            let row: Option<(String, u64, u64)> =
+                conn.exec_first(READ, ()).await.map_err(classify)?;
             row.map(|(holder, generation, renewals)| Lease {
                 holder,
                 generation,
@@ -472,7 +492,10 @@ impl Leaser {
                 .query_first("SELECT @@wsrep_node_name")
                 .await
                 .map_err(classify)?;
-            let name = name.flatten().filter(|n| !n.is_empty()).ok_or(LeaseError::NoIdentity)?;
+            let name = name
+                .flatten()
+                .filter(|n| !n.is_empty())
+                .ok_or(LeaseError::NoIdentity)?;
             if self.snapshot.identity.as_ref() != Some(&name) {
                 tracing::info!(identity = %name, "writer: this node's name in the lease");
                 self.snapshot.identity = Some(name);
