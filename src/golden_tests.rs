@@ -540,6 +540,7 @@ async fn render(scenario: Scenario) -> String {
         galera: scenario.galera.map(|s| watch::channel(Arc::new(s)).1),
         pacemaker: scenario.pacemaker.map(|s| watch::channel(Arc::new(s)).1),
         rabbitmq: scenario.rabbitmq.map(|s| watch::channel(Arc::new(s)).1),
+        writer: None,
     };
     let state = AppState::new(scenario.config, watches);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

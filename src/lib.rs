@@ -95,6 +95,27 @@ pub async fn run_with_ready<E>(
             }),
         _ => None,
     };
+    let writer = match (&config.writer.endpoint, &galera) {
+        (Some(endpoint), Some(galera)) if config.writer.enabled => {
+            // The lease acts on the Galera verdict without the collector layer judging: it gets
+            // the verdict as a function.
+            let galera = galera.clone();
+            let galera_config = config.galera.clone();
+            let healthy: collectors::writer::Healthy = std::sync::Arc::new(move || {
+                health::galera::verdict(&galera.borrow(), &galera_config, std::time::Instant::now())
+                    .healthy
+            });
+            let (feed, task) = collectors::writer::spawn(
+                config.writer.clone(),
+                endpoint.clone(),
+                healthy,
+                shutdown.clone(),
+            );
+            tasks.push(task);
+            Some(feed.latest)
+        }
+        _ => None,
+    };
     // They end by themselves when their collectors stop (the history channels close).
     tasks.extend(transitions::spawn(&config, histories));
     let limits = Limits {
@@ -106,6 +127,7 @@ pub async fn run_with_ready<E>(
         galera,
         pacemaker,
         rabbitmq,
+        writer,
     };
     first_polls(&config, &watches, &shutdown).await;
     let state = AppState::new(config, watches);

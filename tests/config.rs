@@ -43,13 +43,14 @@ fn assert_refused(code: Option<i32>, stderr: &str, key: &str, what: &str) {
 /// settings' sections, is refused (serde's `flatten` would have let these through).
 #[test]
 fn unknown_key_in_every_section_exits_2_naming_it() {
-    let cases: [(&str, &str, &str, &str); 11] = [
+    let cases: [(&str, &str, &str, &str); 12] = [
         (
             "",
             "agent = \"127.0.0.1:0\"\n",
             "[agent]\nrole = \"writer\"\nweigth = 50\n",
             "weigth",
         ),
+        ("", "", "[writer]\nleas = \"5s\"\n", "leas"),
         ("nodename = \"x\"\n", "", "", "nodename"),
         ("", "chek = \"127.0.0.1:1\"\n", "", "chek"),
         ("", "", "[log]\nlevle = \"info\"\n", "levle"),
@@ -116,6 +117,12 @@ fn out_of_bounds_values_exit_2_naming_the_key() {
             "agent = \"127.0.0.1:0\"\n",
             "[agent]\nrecv_queue_low = 100\nrecv_queue_high = 10\n",
             "agent.recv_queue_high",
+        ),
+        // The holder could not renew before its own deadline: the writer would flap.
+        (
+            "",
+            "[writer]\nenabled = true\nlease = \"2s\"\n",
+            "writer.lease",
         ),
     ] {
         let (code, stderr) = run_with(listen, "", rest);

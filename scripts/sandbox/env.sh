@@ -12,6 +12,9 @@ GALERA_CLUSTER_NAME=${GALERA_CLUSTER_NAME:-sandbox_galera}
 # The check user has only PROCESS (see docs/README): what clustercheckd needs.
 GALERA_CHECK_USER=${GALERA_CHECK_USER:-clustercheck}
 GALERA_CHECK_PASSWORD=${GALERA_CHECK_PASSWORD:-sandbox-check-pw}
+# The writer lease's user (docs/writer.md): SELECT, UPDATE on clustercheckd.writer_lease only.
+GALERA_WRITER_USER=${GALERA_WRITER_USER:-clustercheckd_writer}
+GALERA_WRITER_PASSWORD=${GALERA_WRITER_PASSWORD:-sandbox-writer-pw}
 
 # RabbitMQ, node N in 1..3 named rabbitN@<short host name>: AMQP 568N, distribution 2568N,
 # management 1568N, prometheus 1569N.

@@ -16,6 +16,8 @@
 #   wait_synced N [SECS]    wait until node N is Synced (state 4), Primary and ready (default 90 s)
 #   wait_cluster_size N SIZE [SECS]   wait until node N is Primary with wsrep_cluster_size SIZE
 #   defaults_file N         print the path of node N's [client] file for the check user
+#   writer_defaults_file N  print the path of node N's [client] file for the writer lease user
+#   setup_writer            create the lease schema, table, row and user (idempotent; up does it)
 #
 # Node N (1..3): SQL port GALERA_SQL_PORT_BASE+N, gmcast GALERA_GCOMM_PORT_BASE+N, IST
 # GALERA_IST_PORT_BASE+N, rsync SST GALERA_SST_PORT_BASE+N. Files under $SANDBOX_DIR/galera/nodeN:
@@ -290,6 +292,43 @@ _g_setup_check_user() {
   _g_root_sql "$n" "$sql" || die "galera: creating the check user on node$n failed"
 }
 
+# The writer lease (docs/writer.md): schema clustercheckd, its one-row table, and a user that may
+# only SELECT and UPDATE that table. Idempotent: an existing row (the current lease) is kept.
+_g_setup_writer() {
+  local n=$1 u p h sql
+  u=${GALERA_WRITER_USER//\'/\'\'}; p=${GALERA_WRITER_PASSWORD//\\/\\\\}; p=${p//\'/\'\'}
+  sql="CREATE DATABASE IF NOT EXISTS clustercheckd;
+CREATE TABLE IF NOT EXISTS clustercheckd.writer_lease (
+  id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+  holder VARCHAR(255) NOT NULL DEFAULT '',
+  generation BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  renewals BIGINT UNSIGNED NOT NULL DEFAULT 0
+) ENGINE=InnoDB;
+INSERT IGNORE INTO clustercheckd.writer_lease (id) VALUES (1);"
+  for h in localhost 127.0.0.1; do
+    sql+="CREATE USER IF NOT EXISTS '$u'@'$h' IDENTIFIED BY '$p';"
+    sql+="ALTER USER '$u'@'$h' IDENTIFIED BY '$p';"
+    sql+="REVOKE ALL PRIVILEGES, GRANT OPTION FROM '$u'@'$h';"
+    sql+="GRANT SELECT, UPDATE ON clustercheckd.writer_lease TO '$u'@'$h';"
+  done
+  _g_root_sql "$n" "$sql" || die "galera: creating the writer lease on node$n failed"
+}
+
+# _g_write_writer_cnf N: the lease user's defaults file for node N.
+_g_write_writer_cnf() {
+  local n=$1 d; d=$(_g_dir "$n")
+  mkdir -p "$d"
+  cat >"$d/writer.cnf.new" <<EOF
+# The writer lease user's client options for sandbox Galera node$n (scripts/sandbox/galera.sh).
+[client]
+user=$GALERA_WRITER_USER
+password=$GALERA_WRITER_PASSWORD
+socket=$d/mysqld.sock
+EOF
+  chmod 0600 "$d/writer.cnf.new"
+  mv "$d/writer.cnf.new" "$d/writer.cnf"
+}
+
 # _g_write_check_cnf N: the check user's defaults file for node N (path printed by defaults_file).
 _g_write_check_cnf() {
   local n=$1 d; d=$(_g_dir "$n")
@@ -397,7 +436,8 @@ galera_up() {
     galera_wait_cluster_size "$n" 3 90
   done
   _g_setup_check_user "$first"
-  for n in "${GALERA_NODES[@]}"; do _g_write_check_cnf "$n"; done
+  _g_setup_writer "$first"
+  for n in "${GALERA_NODES[@]}"; do _g_write_check_cnf "$n"; _g_write_writer_cnf "$n"; done
   log "galera: up ($(galera_status))"
 }
 
@@ -538,6 +578,23 @@ galera_wait_cluster_size() {
     [ "$(date +%s)" -lt "$deadline" ] || die "galera: node$n: cluster size not $size after ${secs}s (status/size: $st)"
     sleep 0.3
   done
+}
+
+# galera_writer_defaults_file N: print the path of node N's lease-user defaults file.
+galera_writer_defaults_file() {
+  _g_node_arg "${1:-}"
+  local f; f="$(_g_dir "$1")/writer.cnf"
+  [ -f "$f" ] || _g_write_writer_cnf "$1"
+  echo "$f"
+}
+
+# galera_setup_writer: the lease schema, table, row and user (on the first Primary node), and the
+# lease user's defaults files. What `up` does at the end; run it alone on a running sandbox.
+galera_setup_writer() {
+  local first; first=$(_g_primary_nodes); first=${first%%$'\n'*}
+  [ -n "$first" ] || die "galera: no Primary node to create the writer lease on"
+  _g_setup_writer "$first"
+  local n; for n in "${GALERA_NODES[@]}"; do _g_write_writer_cnf "$n"; done
 }
 
 # galera_defaults_file N: print the path of node N's check-user defaults file (written if missing).

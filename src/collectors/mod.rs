@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 pub mod galera;
 pub mod pacemaker;
 pub mod rabbitmq;
+pub mod writer;
 
 /// What every collector reports about itself, exported as the shared
 /// `clustercheckd_collector_*{collector="..."}` series so one failing collector is visible

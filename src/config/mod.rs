@@ -41,6 +41,7 @@ mod rabbitmq;
 mod secret;
 mod vip;
 pub mod web;
+mod writer;
 
 pub use agent::{AgentConfig, AgentRole, MIN_AGENT_WEIGHT};
 pub use drain::{DrainConfig, MAX_HAPROXY_FALL, MAX_HAPROXY_INTER};
@@ -58,6 +59,7 @@ pub use rabbitmq::{ExpectedPolicy, RabbitmqConfig, RabbitmqCredentials};
 pub use secret::Secret;
 pub use vip::{VipConfig, VipEntry};
 pub use web::{WebConfig, WebConfigError};
+pub use writer::{WriterConfig, DEFAULT_LEASE_USER, LEASE_TABLE};
 
 /// Prefix of the environment variables; nesting uses a double underscore:
 /// `CLUSTERCHECKD_GALERA__INTERVAL=2s` sets `[galera] interval`.
@@ -130,6 +132,8 @@ pub struct Config {
     pub drain: DrainConfig,
     /// How the HAProxy agent-check listener (`listen.agent`) answers.
     pub agent: AgentConfig,
+    /// The single-writer lease behind `/writer` (docs/writer.md); off by default.
+    pub writer: WriterConfig,
     /// Problems that do not stop start-up but that the operator must hear about (a credentials
     /// file readable by every user). Filled by `load`, logged by the binary once logging is set
     /// up, one line each.
@@ -184,7 +188,7 @@ impl Config {
         // The main file holds a secret when a password key's value came from it (and not from
         // the environment or the defaults).
         let mut secret_files = Vec::new();
-        for key in ["galera.password", "rabbitmq.password"] {
+        for key in ["galera.password", "rabbitmq.password", "writer.password"] {
             let from = figment.find_metadata(key).and_then(|m| m.source.as_ref());
             if let Some(figment::Source::File(path)) = from {
                 secret_files.push((path.clone(), key));
@@ -230,7 +234,8 @@ impl Config {
         self.pacemaker.validate()?;
         self.vip.validate(self.pacemaker.enabled)?;
         self.rabbitmq.validate()?;
-        self.drain.validate()
+        self.drain.validate()?;
+        self.writer.validate(self.galera.enabled)
     }
 
     /// Read every secret once, for the enabled sections only (a node without RabbitMQ need not
@@ -246,6 +251,13 @@ impl Config {
         };
         self.rabbitmq.credentials = match self.rabbitmq.enabled {
             true => Some(self.rabbitmq.resolve_credentials(secret_files)?),
+            false => None,
+        };
+        self.writer.endpoint = match self.writer.enabled {
+            true => Some(
+                self.writer
+                    .resolve_endpoint(self.galera.endpoint.as_ref(), secret_files)?,
+            ),
             false => None,
         };
         Ok(())
@@ -570,8 +582,9 @@ mod tests {
     }
 
     /// A config with one unknown key per section, and the key that must be named.
-    const UNKNOWN_KEY_CASES: [(&str, &str); 9] = [
+    const UNKNOWN_KEY_CASES: [(&str, &str); 10] = [
         ("[agent]\nweigth = 50\n", "weigth"),
+        ("[writer]\nleas = \"5s\"\n", "leas"),
         ("nodename = \"x\"\n", "nodename"),
         ("[listen]\nchek = \"127.0.0.1:1\"\n", "chek"),
         ("[log]\nlevle = \"info\"\n", "levle"),
@@ -697,6 +710,10 @@ mod tests {
             "min_weight",
             "recv_queue_low",
             "recv_queue_high",
+            "lease",
+            "margin",
+            "renew_interval",
+            "handover_gap",
         ] {
             assert!(
                 text.contains(&format!("{key} =")),

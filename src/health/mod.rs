@@ -10,6 +10,7 @@ pub mod galera;
 pub mod pacemaker;
 pub mod rabbitmq;
 pub mod vip;
+pub mod writer;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! sends; GET and HEAD are common too) on `/`, `/galera` and any path whose first segment is not
 //! reserved, as clustercheck under xinetd did ([`super::paths`] decides). `/pacemaker`, `/vip`
 //! and `/vip/NAME` are checks of the same kind (any method, text/plain, `Connection: close`, 200
-//! or 503), and so is `/rabbitmq`.
+//! or 503), and so are `/rabbitmq` and `/writer` (200 on at most one node: docs/writer.md).
 
 use std::time::Instant;
 
@@ -71,6 +71,33 @@ pub async fn galera(State(state): State<AppState>) -> Response {
         Compat::Percona => verdict.rule.percona().to_owned(),
     };
     text(verdict.healthy, body)
+}
+
+/// `/writer`: 200 on at most one node at any moment (docs/writer.md), from the latest lease
+/// snapshot and the Galera verdict, both judged at this instant.
+pub(super) fn writer(state: &AppState) -> Response {
+    let (Some(watch), Some(galera)) = (&state.writer, &state.galera) else {
+        return disabled("Writer");
+    };
+    let verdict = writer_verdict(state, &watch.borrow(), &galera.borrow(), Instant::now());
+    CheckCounts::count_in(&state.check_counts.writer, verdict.healthy);
+    text(verdict.healthy, format!("{}\n", verdict.reason))
+}
+
+/// The writer verdict at `now`: the Galera verdict first, then the lease's timing rules.
+pub(super) fn writer_verdict(
+    state: &AppState,
+    writer: &crate::collectors::writer::WriterSnapshot,
+    galera: &crate::collectors::galera::GaleraSnapshot,
+    now: Instant,
+) -> health::writer::Verdict {
+    let galera = health::galera::verdict(galera, &state.config.galera, now);
+    health::writer::verdict(
+        writer,
+        (galera.healthy, &galera.reason),
+        &state.config.writer,
+        now,
+    )
 }
 
 /// A check whose subsystem is off answers 503: HAProxy must never take "not watched" for healthy.

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::collectors::galera::GaleraWatch;
 use crate::collectors::pacemaker::PacemakerWatch;
 use crate::collectors::rabbitmq::RabbitWatch;
+use crate::collectors::writer::WriterWatch;
 use crate::config::Config;
 pub use paths::Pages;
 use paths::{Page, Route};
@@ -58,6 +59,8 @@ pub struct Inner {
     /// Also feeds the VIP checks (`[vip]` needs `[pacemaker]`).
     pub pacemaker: Option<PacemakerWatch>,
     pub rabbitmq: Option<RabbitWatch>,
+    /// The writer lease (`[writer]`); `/writer` also reads `galera`.
+    pub writer: Option<WriterWatch>,
     pub started: Instant,
     pub started_wall: std::time::SystemTime,
     pub check_counts: CheckCounts,
@@ -82,6 +85,7 @@ pub struct Watches {
     /// Also feeds the VIP checks (`[vip]` needs `[pacemaker]`).
     pub pacemaker: Option<PacemakerWatch>,
     pub rabbitmq: Option<RabbitWatch>,
+    pub writer: Option<WriterWatch>,
 }
 
 impl AppState {
@@ -91,6 +95,7 @@ impl AppState {
             galera: watches.galera,
             pacemaker: watches.pacemaker,
             rabbitmq: watches.rabbitmq,
+            writer: watches.writer,
             started: Instant::now(),
             started_wall: std::time::SystemTime::now(),
             check_counts: CheckCounts::default(),
@@ -107,6 +112,7 @@ pub struct CheckCounts {
     pub pacemaker: [AtomicU64; 2],
     pub vip: [AtomicU64; 2],
     pub rabbitmq: [AtomicU64; 2],
+    pub writer: [AtomicU64; 2],
 }
 
 impl CheckCounts {
@@ -115,12 +121,13 @@ impl CheckCounts {
     }
 
     /// Every check with its counters, for the exposition.
-    pub fn all(&self) -> [(&'static str, &[AtomicU64; 2]); 4] {
+    pub fn all(&self) -> [(&'static str, &[AtomicU64; 2]); 5] {
         [
             ("galera", &self.galera),
             ("pacemaker", &self.pacemaker),
             ("vip", &self.vip),
             ("rabbitmq", &self.rabbitmq),
+            ("writer", &self.writer),
         ]
     }
 }
@@ -142,6 +149,7 @@ async fn dispatch(state: AppState, pages: Pages, method: &Method, path: &str) ->
     match paths::route(method, path, pages) {
         Route::Galera => check::galera(State(state)).await,
         Route::Rabbitmq => check::rabbitmq(State(state)).await,
+        Route::Writer => check::writer(&state),
         Route::Pacemaker => check::pacemaker(State(state)).await,
         Route::Vip => check::vip_check(&state, None),
         Route::VipNamed(name) => check::vip_check(&state, Some(&name)),

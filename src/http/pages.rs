@@ -24,6 +24,7 @@ pub(super) async fn exposition(State(state): State<AppState>) -> Response {
     let galera = state.galera.as_ref().map(|w| w.borrow().clone());
     let pacemaker = state.pacemaker.as_ref().map(|w| w.borrow().clone());
     let rabbitmq = state.rabbitmq.as_ref().map(|w| w.borrow().clone());
+    let writer = state.writer.as_ref().map(|w| w.borrow().clone());
     let check_counts = state
         .check_counts
         .all()
@@ -42,6 +43,7 @@ pub(super) async fn exposition(State(state): State<AppState>) -> Response {
         galera: galera.as_deref(),
         pacemaker: pacemaker.as_deref(),
         rabbitmq: rabbitmq.as_deref(),
+        writer: writer.as_deref(),
         check_counts,
         agent_counts: state
             .agent_counts

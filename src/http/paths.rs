@@ -46,6 +46,8 @@ pub enum Route {
     Galera,
     Rabbitmq,
     Pacemaker,
+    /// `/writer`: 200 on at most one node (docs/writer.md).
+    Writer,
     Vip,
     /// `/vip/NAME`: NAME as given (VIP names are case-sensitive; only the segment `vip` is not).
     VipNamed(String),
@@ -58,8 +60,8 @@ pub enum Route {
     NotFound,
 }
 
-/// First path segments that never fall back to the Galera check. `cluster` and `writer` are
-/// reserved for endpoints to come, so configs written today do not change meaning later.
+/// First path segments that never fall back to the Galera check. `cluster` is reserved for an
+/// endpoint to come, so configs written today do not change meaning later.
 pub const RESERVED: [&str; 9] = [
     "galera",
     "rabbitmq",
@@ -99,6 +101,7 @@ pub fn route(method: &Method, path: &str, pages: Pages) -> Route {
         ("galera", "") => Route::Galera,
         ("rabbitmq", "") => Route::Rabbitmq,
         ("pacemaker", "") => Route::Pacemaker,
+        ("writer", "") => Route::Writer,
         ("vip", "") => Route::Vip,
         ("vip", name) if !name.contains('/') => Route::VipNamed(name.to_owned()),
         ("status", _) => page(Page::Status),
@@ -122,6 +125,7 @@ pub fn not_found(path: &str, pages: Pages) -> Response {
          \x20 /rabbitmq                    RabbitMQ check\n\
          \x20 /pacemaker                   Pacemaker check\n\
          \x20 /vip, /vip/NAME              VIP checks (all VIPs, or the one named NAME)\n\
+         \x20 /writer                      200 on the one writer node (the [writer] lease)\n\
          {pages_line}"
     );
     plain(StatusCode::NOT_FOUND, body)
@@ -171,7 +175,8 @@ mod tests {
         assert_eq!(get("/Status"), Route::Page(Page::Status));
         assert_eq!(get("/metrics/x"), Route::NotFound);
         assert_eq!(get("/cluster"), Route::NotFound);
-        assert_eq!(get("/Writer/"), Route::NotFound);
+        assert_eq!(get("/Writer/"), Route::Writer);
+        assert_eq!(get("/writer/x"), Route::NotFound);
         assert_eq!(get("/galera/x"), Route::NotFound);
         assert_eq!(
             route(&Method::OPTIONS, "/metrics", Pages::Here),

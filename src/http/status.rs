@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::collectors::galera::grastate;
-use crate::collectors::{galera, pacemaker, rabbitmq};
+use crate::collectors::{galera, pacemaker, rabbitmq, writer};
 use crate::health;
 
 /// The whole status document: one section per enabled subsystem, each with its verdict
@@ -33,7 +33,44 @@ pub fn document(state: &AppState, now: Instant) -> Value {
         let snapshot = watch.borrow().clone();
         body["rabbitmq"] = rabbitmq_status(&snapshot, state, now);
     }
+    if let (Some(writer), Some(galera)) = (&state.writer, &state.galera) {
+        let writer = writer.borrow().clone();
+        let galera = galera.borrow().clone();
+        body["writer"] = writer_status(&writer, &galera, state, now);
+    }
     body
+}
+
+/// The top-level `writer` object (peers read it from each other's /status): who holds the
+/// lease as this node last read it, and whether this node is the writer now.
+fn writer_status(
+    snapshot: &writer::WriterSnapshot,
+    galera: &galera::GaleraSnapshot,
+    state: &AppState,
+    now: Instant,
+) -> Value {
+    let verdict = super::check::writer_verdict(state, snapshot, galera, now);
+    let age = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
+    let lease = snapshot.lease.as_ref().ok();
+    let holding = snapshot.holding();
+    json!({
+        "healthy": verdict.healthy,
+        "reason": verdict.reason,
+        "is_writer": verdict.healthy,
+        "identity": snapshot.identity,
+        "holder": lease.filter(|l| !l.released()).map(|l| &l.holder),
+        "generation": lease.map(|l| l.generation),
+        "renewals": lease.map(|l| l.renewals),
+        "holds_lease": holding.is_some(),
+        "lease_age_seconds": snapshot.seen_since.map(age),
+        "since_renewal_seconds": holding.map(|h| age(h.renewal_issued)),
+        "handover_gap_remaining_seconds": holding.map(|h| h.answer_from.saturating_duration_since(now).as_secs_f64()),
+        "acquisitions": snapshot.acquisitions,
+        "releases": snapshot.releases,
+        "snapshot_age_seconds": snapshot.taken_at.map(age),
+        "collector": snapshot.stats,
+        "error": snapshot.lease.as_ref().err().map(|e| e.to_string()),
+    })
 }
 
 fn galera_status(snapshot: &galera::GaleraSnapshot, state: &AppState, now: Instant) -> Value {

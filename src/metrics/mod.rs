@@ -14,6 +14,7 @@ pub mod galera;
 pub mod pacemaker;
 pub mod rabbitmq;
 pub mod vip;
+pub mod writer;
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -24,6 +25,7 @@ use prometheus::{Encoder, TextEncoder};
 use crate::collectors::galera::GaleraSnapshot;
 use crate::collectors::pacemaker::PacemakerSnapshot;
 use crate::collectors::rabbitmq::RabbitSnapshot;
+use crate::collectors::writer::WriterSnapshot;
 use crate::collectors::CollectorStats;
 use crate::config::Config;
 use crate::health;
@@ -35,6 +37,8 @@ pub struct Scrape<'a> {
     pub galera: Option<&'a GaleraSnapshot>,
     pub pacemaker: Option<&'a PacemakerSnapshot>,
     pub rabbitmq: Option<&'a RabbitSnapshot>,
+    /// The writer lease; rendered only together with the Galera snapshot (its verdict needs it).
+    pub writer: Option<&'a WriterSnapshot>,
     /// Answered checks per check name: [200, 503].
     pub check_counts: Vec<(&'static str, [u64; 2])>,
     /// Agent replies by kind, in [`health::agent::Reply::KINDS`] order.
@@ -80,6 +84,16 @@ pub fn render(scrape: &Scrape) -> String {
     if let Some(snapshot) = scrape.rabbitmq {
         let verdict = health::rabbitmq::verdict(snapshot, &config.rabbitmq, now);
         rabbitmq::render(&mut e, snapshot, &config.rabbitmq, &verdict);
+    }
+    if let (Some(snapshot), Some(galera)) = (scrape.writer, scrape.galera) {
+        let galera = health::galera::verdict(galera, &config.galera, now);
+        let verdict = health::writer::verdict(
+            snapshot,
+            (galera.healthy, &galera.reason),
+            &config.writer,
+            now,
+        );
+        writer::render(&mut e, snapshot, &verdict, now);
     }
     // Every check, enabled or not (a disabled one still answers 503), for a stable label set.
     for (check, [ok, unavailable]) in &scrape.check_counts {

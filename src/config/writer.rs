@@ -1,0 +1,349 @@
+//! The `[writer]` section: the single-writer lease (`/writer`, docs/writer.md). Off by default.
+//!
+//! The lease is one row in the Galera cluster itself (`clustercheckd.writer_lease`), renewed by
+//! its holder with a conditional UPDATE; the timing keys below are the whole safety argument's
+//! parameters, so their bounds are checked here: the holder must be able to renew well within
+//! `lease - margin`, and the handover gap must outlast HAProxy's `inter x (fall + 1)`.
+//!
+//! The lease has its own database user (SELECT and UPDATE on that one table, nothing else), read
+//! like `[galera]`'s: keys here over a `defaults_file`'s `[client]` section. When neither names a
+//! socket or a host, the lease connection goes where the Galera poller's does (the local node).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use humantime_serde::re::humantime::format_duration;
+use serde::Deserialize;
+
+use super::galera::{DbAddress, DbEndpoint, DEFAULT_SOCKET};
+use super::{mycnf, ConfigError, Secret};
+
+/// The lease user's name when neither the section nor its defaults file names one.
+pub const DEFAULT_LEASE_USER: &str = "clustercheckd_writer";
+
+/// The schema and table of the lease row (created by the operator, docs/writer.md).
+pub const LEASE_TABLE: &str = "clustercheckd.writer_lease";
+
+/// Renewing more often than this costs the cluster write-sets for nothing.
+const MIN_RENEW_INTERVAL: Duration = Duration::from_millis(100);
+const MIN_TIMEOUT: Duration = Duration::from_millis(50);
+/// The margin covers clock-rate differences between hosts and the time a check's answer takes
+/// to leave the daemon: below this it covers nothing real.
+const MIN_MARGIN: Duration = Duration::from_millis(100);
+/// No lease longer than a minute: a dead writer would keep the role (and the writes on the
+/// backups) for that long.
+const MAX_LEASE: Duration = Duration::from_secs(60);
+/// HAProxy's `fall` above this is a typo.
+const MAX_FALL: u32 = 100;
+
+/// `[writer]`: at most one node answers 200 on `/writer` at any moment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WriterConfig {
+    /// Take part in the writer lease. Needs `[galera]` enabled: only a healthy node may hold it.
+    pub enabled: bool,
+    /// my.cnf-style file with a `[client]` section for the lease user (as `galera.defaults_file`).
+    pub defaults_file: Option<PathBuf>,
+    /// Source of `endpoint.user` (default `clustercheckd_writer`); code reads `endpoint`.
+    pub user: Option<String>,
+    /// Source of `endpoint.password`; code reads `endpoint`.
+    pub password: Option<Secret>,
+    /// Unix socket of the local server; unset with no host: the Galera poller's address.
+    pub socket: Option<PathBuf>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// The lease duration T: the holder answers 200 only while its last successful renewal was
+    /// issued less than `lease - margin` ago; another node takes over only after the row has not
+    /// changed for `lease + margin` by its own clock.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    #[serde(with = "humantime_serde")]
+    pub margin: Duration,
+    /// How often the holder renews (one UPDATE, one write-set) and every node reads the row.
+    #[serde(with = "humantime_serde")]
+    pub renew_interval: Duration,
+    /// Hard limit on one lease statement (connect included).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// HAProxy's `inter` on the `/writer` server lines: the default handover gap is computed
+    /// from it and `haproxy_fall`.
+    #[serde(with = "humantime_serde")]
+    pub haproxy_inter: Duration,
+    /// HAProxy's `fall` on the `/writer` server lines.
+    pub haproxy_fall: u32,
+    /// How long a node that just acquired the lease waits before its first 200, so every
+    /// HAProxy has marked the previous writer down. Must exceed `haproxy_inter x (haproxy_fall
+    /// + 1)`; default that plus one second.
+    #[serde(with = "humantime_serde")]
+    pub handover_gap: Option<Duration>,
+    /// Where and as whom the lease connection goes, resolved once by `Config::load`; `Some`
+    /// exactly when the section is enabled.
+    #[serde(skip)]
+    pub endpoint: Option<DbEndpoint>,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            defaults_file: None,
+            user: None,
+            password: None,
+            socket: None,
+            host: None,
+            port: None,
+            lease: Duration::from_secs(5),
+            margin: Duration::from_secs(1),
+            renew_interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            haproxy_inter: Duration::from_secs(2),
+            haproxy_fall: 2,
+            handover_gap: None,
+            endpoint: None,
+        }
+    }
+}
+
+impl WriterConfig {
+    /// How long HAProxy may keep routing to a writer that stopped answering 200: `fall` failed
+    /// checks `inter` apart, plus one `inter` for where in its cycle the change fell.
+    pub fn haproxy_delay(&self) -> Duration {
+        self.haproxy_inter
+            .saturating_mul(self.haproxy_fall.saturating_add(1))
+    }
+
+    /// The handover gap: configured, or HAProxy's delay plus one second.
+    pub fn handover_gap(&self) -> Duration {
+        self.handover_gap
+            .unwrap_or_else(|| self.haproxy_delay() + Duration::from_secs(1))
+    }
+
+    /// How long the holder's last issued renewal keeps it the writer: `lease - margin`.
+    pub fn validity(&self) -> Duration {
+        self.lease.saturating_sub(self.margin)
+    }
+
+    /// How long the row must stay unchanged before another node takes over: `lease + margin`.
+    pub fn takeover_after(&self) -> Duration {
+        self.lease.saturating_add(self.margin)
+    }
+
+    pub(super) fn validate(&self, galera_enabled: bool) -> Result<(), ConfigError> {
+        let d = |v: Duration| format_duration(v).to_string();
+        if self.enabled && !galera_enabled {
+            return Err(ConfigError::invalid(
+                "writer.enabled",
+                "needs [galera] enabled: only a healthy Galera node may hold the writer lease",
+            ));
+        }
+        if self.renew_interval < MIN_RENEW_INTERVAL {
+            return Err(ConfigError::invalid(
+                "writer.renew_interval",
+                format!("must be at least {}", d(MIN_RENEW_INTERVAL)),
+            ));
+        }
+        if self.timeout < MIN_TIMEOUT {
+            return Err(ConfigError::invalid(
+                "writer.timeout",
+                format!("must be at least {}", d(MIN_TIMEOUT)),
+            ));
+        }
+        if self.margin < MIN_MARGIN {
+            return Err(ConfigError::invalid(
+                "writer.margin",
+                format!("must be at least {}", d(MIN_MARGIN)),
+            ));
+        }
+        if self.lease > MAX_LEASE {
+            return Err(ConfigError::invalid(
+                "writer.lease",
+                format!("must be at most {}", d(MAX_LEASE)),
+            ));
+        }
+        // The holder must get at least two renewal attempts (each up to `timeout`) in before its
+        // own deadline, or one slow statement makes the writer flap.
+        let needed = self
+            .renew_interval
+            .saturating_mul(2)
+            .saturating_add(self.timeout);
+        if self.validity() <= needed {
+            return Err(ConfigError::invalid(
+                "writer.lease",
+                format!(
+                    "lease - margin must exceed 2 x renew_interval + timeout ({})",
+                    d(needed)
+                ),
+            ));
+        }
+        if self.haproxy_fall == 0 || self.haproxy_fall > MAX_FALL {
+            return Err(ConfigError::invalid(
+                "writer.haproxy_fall",
+                format!("must be between 1 and {MAX_FALL}"),
+            ));
+        }
+        if self.haproxy_inter < Duration::from_millis(10) || self.haproxy_inter > MAX_LEASE {
+            return Err(ConfigError::invalid(
+                "writer.haproxy_inter",
+                format!("must be between 10ms and {}", d(MAX_LEASE)),
+            ));
+        }
+        if let Some(gap) = self.handover_gap {
+            if gap <= self.haproxy_delay() || gap > Duration::from_secs(600) {
+                return Err(ConfigError::invalid(
+                    "writer.handover_gap",
+                    format!(
+                        "must exceed haproxy_inter x (haproxy_fall + 1) ({}) and be at most 10m",
+                        d(self.haproxy_delay())
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The lease user's endpoint: the section's keys over its defaults file; the address falls
+    /// back to the Galera poller's (`galera`) when neither names a socket or host.
+    pub(super) fn resolve_endpoint(
+        &self,
+        galera: Option<&DbEndpoint>,
+        secret_files: &mut Vec<(PathBuf, &'static str)>,
+    ) -> Result<DbEndpoint, ConfigError> {
+        let file = match &self.defaults_file {
+            Some(path) => mycnf::read_client_section(path).map_err(|source| {
+                ConfigError::invalid("writer.defaults_file", source.to_string())
+            })?,
+            None => mycnf::ClientSection::default(),
+        };
+        if let Some(path) = &file.password_file {
+            secret_files.push((path.clone(), "writer.defaults_file"));
+        }
+        let user = self
+            .user
+            .clone()
+            .or(file.user)
+            .unwrap_or_else(|| DEFAULT_LEASE_USER.to_owned());
+        let password = self
+            .password
+            .clone()
+            .or(file.password.map(Secret::new))
+            .unwrap_or_default();
+        let socket = self.socket.clone().or(file.socket);
+        let host = self.host.clone().or(file.host);
+        let port = self.port.or(file.port);
+        let address = match (socket, host) {
+            (Some(socket), None) => DbAddress::Socket(socket),
+            (Some(socket), Some(host)) if host == "localhost" => DbAddress::Socket(socket),
+            (None, Some(host)) if host == "localhost" && port.is_none() => {
+                DbAddress::Socket(PathBuf::from(DEFAULT_SOCKET))
+            }
+            (_, Some(host)) => DbAddress::Tcp {
+                host,
+                port: port.unwrap_or(3306),
+            },
+            (None, None) => match galera {
+                Some(endpoint) => endpoint.address.clone(),
+                None => DbAddress::Socket(PathBuf::from(DEFAULT_SOCKET)),
+            },
+        };
+        Ok(DbEndpoint {
+            user,
+            password,
+            address,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn defaults_are_valid_and_the_gap_outlasts_haproxy() {
+        let writer = WriterConfig {
+            enabled: true,
+            ..WriterConfig::default()
+        };
+        writer.validate(true).unwrap();
+        assert_eq!(writer.haproxy_delay(), Duration::from_secs(6));
+        assert_eq!(writer.handover_gap(), Duration::from_secs(7));
+        assert_eq!(writer.validity(), Duration::from_secs(4));
+        assert_eq!(writer.takeover_after(), Duration::from_secs(6));
+        let err = writer.validate(false).unwrap_err().to_string();
+        assert!(err.contains("writer.enabled"), "{err}");
+    }
+
+    #[test]
+    fn timing_bounds_name_their_key() {
+        let base = WriterConfig::default();
+        for (writer, key) in [
+            (
+                WriterConfig {
+                    lease: Duration::from_secs(3),
+                    ..base.clone()
+                },
+                "writer.lease",
+            ),
+            (
+                WriterConfig {
+                    margin: Duration::ZERO,
+                    ..base.clone()
+                },
+                "writer.margin",
+            ),
+            (
+                WriterConfig {
+                    handover_gap: Some(Duration::from_secs(6)),
+                    ..base.clone()
+                },
+                "writer.handover_gap",
+            ),
+            (
+                WriterConfig {
+                    haproxy_fall: 0,
+                    ..base.clone()
+                },
+                "writer.haproxy_fall",
+            ),
+            (
+                WriterConfig {
+                    renew_interval: Duration::from_millis(10),
+                    ..base.clone()
+                },
+                "writer.renew_interval",
+            ),
+        ] {
+            let err = writer.validate(true).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn endpoint_falls_back_to_the_galera_address_with_its_own_user() {
+        let galera = DbEndpoint {
+            user: "clustercheck".into(),
+            password: Secret::new("x"),
+            address: DbAddress::Socket("/tmp/g.sock".into()),
+        };
+        let writer = WriterConfig::default();
+        let endpoint = writer
+            .resolve_endpoint(Some(&galera), &mut Vec::new())
+            .unwrap();
+        assert_eq!(endpoint.user, DEFAULT_LEASE_USER);
+        assert_eq!(endpoint.address, galera.address);
+        assert_eq!(endpoint.password.expose(), "");
+
+        let mut cnf = tempfile::NamedTempFile::new().unwrap();
+        writeln!(cnf, "[client]\nuser=lease\npassword=pw\nsocket=/tmp/w.sock").unwrap();
+        let writer = WriterConfig {
+            defaults_file: Some(cnf.path().to_owned()),
+            ..WriterConfig::default()
+        };
+        let endpoint = writer
+            .resolve_endpoint(Some(&galera), &mut Vec::new())
+            .unwrap();
+        assert_eq!(endpoint.user, "lease");
+        assert_eq!(endpoint.password.expose(), "pw");
+        assert_eq!(endpoint.address, DbAddress::Socket("/tmp/w.sock".into()));
+    }
+}
