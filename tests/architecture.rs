@@ -17,6 +17,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("logging", &["config"]),
     // `clustercheckd notify`: the client end of the Galera collector's notify socket.
     ("notify", &["collectors"]),
+    // `clustercheckd recover`: an operator's client of the daemons' /status pages; reads only
+    // this node's config (to find its own daemon).
+    ("recover", &["config"]),
     // The crate root (lib.rs, main.rs) wires everything; the golden files test sees what users
     // see, through every layer.
     (
@@ -30,6 +33,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "http",
             "logging",
             "notify",
+            "recover",
         ],
     ),
     (
