@@ -645,9 +645,10 @@ pub fn render(nodes: &[Node], advice: &Result<Advice, Vec<Problem>>) -> Rendered
                 .map(|(_, n)| n.name.as_str())
                 .collect();
             out.push_str(&format!(
-                "Wait until {} is Synced and Primary (its check answers 200: curl -s {}), then \
-                 start mysqld normally on {} (`systemctl start mariadb`), one at a time, each \
-                 after the previous one is Synced. Do not edit safe_to_bootstrap on them.\n",
+                "Wait until {} is Synced and Primary (`curl -s {}` shows galera \"healthy\": \
+                 true), then start mysqld normally on {} (`systemctl start mariadb`), one at a \
+                 time, each after the previous one is Synced. Do not edit safe_to_bootstrap on \
+                 them.\n",
                 chosen.name,
                 chosen.url,
                 if rest.is_empty() {
