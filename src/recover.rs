@@ -781,13 +781,11 @@ fn run(options: &Options) -> Result<Rendered, (u8, String)> {
     };
     // TODO(peers): when `[peers] urls` (with ca_file, username, password_file) is in the config,
     // add those URLs here and fetch them with those credentials.
-    let self_index = self_url.map(|url| match urls.iter().position(|u| *u == url) {
-        Some(i) => i,
-        None => {
-            urls.push(url);
-            urls.len() - 1
+    if let Some(url) = &self_url {
+        if !urls.contains(url) {
+            urls.push(url.clone());
         }
-    });
+    }
     if urls.is_empty() {
         return Err(usage(
             "no node to ask: give --peer URL for each other node and --self URL or -c CONFIG"
@@ -805,13 +803,17 @@ fn run(options: &Options) -> Result<Rendered, (u8, String)> {
             .map_err(|e| usage(format!("--position {text}: {e}")))?;
         positions.push((key.to_owned(), position));
     }
-    if options.wsrep_recover.is_some() && self_index.is_none() {
+    if options.wsrep_recover.is_some() && self_url.is_none() {
         return Err(usage(
             "--wsrep-recover runs on this node: give --self URL or -c CONFIG so its daemon              confirms mysqld is down"
                 .into(),
         ));
     }
     let mut nodes = fetch_all(&urls, options.timeout);
+    // By name, whatever order the flags came in: the table and the tie-break read the same on
+    // every node.
+    nodes.sort_by(|a, b| a.name.cmp(&b.name).then(a.url.cmp(&b.url)));
+    let self_index = self_url.and_then(|url| nodes.iter().position(|n| n.url == url));
     for (key, position) in positions {
         let matching: Vec<usize> = nodes
             .iter()
