@@ -465,8 +465,6 @@ pub fn advise(nodes: &[Node]) -> Result<Advice, Vec<Problem>> {
     }
     if flag(chosen_saved) && !recovered {
         why.push_str(", and safe_to_bootstrap 1: it was the last to leave the cluster");
-    } else if !tied.is_empty() {
-        why.push_str(", tied with the others named: any of them would do");
     }
     Ok(Advice {
         cluster_uuid,
@@ -617,8 +615,10 @@ pub fn render(nodes: &[Node], advice: &Result<Advice, Vec<Problem>>) -> Rendered
             if !tied.is_empty() {
                 let names: Vec<&str> = tied.iter().map(|&i| nodes[i].name.as_str()).collect();
                 out.push_str(&format!(
-                    "({} has the same seqno: bootstrap only ONE node.)\n",
-                    names.join(", ")
+                    "({} {} the same seqno: any one of them would do, but bootstrap only ONE \
+                     node.)\n",
+                    names.join(", "),
+                    if names.len() == 1 { "has" } else { "have" }
                 ));
             }
             out.push_str(&format!("On {} only, as root:\n", chosen.name));
@@ -805,7 +805,7 @@ fn run(options: &Options) -> Result<Rendered, (u8, String)> {
     }
     if options.wsrep_recover.is_some() && self_url.is_none() {
         return Err(usage(
-            "--wsrep-recover runs on this node: give --self URL or -c CONFIG so its daemon              confirms mysqld is down"
+            "--wsrep-recover runs on this node: give --self URL or -c CONFIG so its daemon confirms mysqld is down"
                 .into(),
         ));
     }
@@ -852,7 +852,7 @@ fn run(options: &Options) -> Result<Rendered, (u8, String)> {
                 return Err((
                     EXIT_REFUSED,
                     format!(
-                        "refused: --wsrep-recover: {} does not report its data directory                          (galera.data_dir)",
+                        "refused: --wsrep-recover: {} does not report its data directory (galera.data_dir)",
                         node.label()
                     ),
                 ))
@@ -871,7 +871,7 @@ fn run(options: &Options) -> Result<Rendered, (u8, String)> {
                 return Err((
                     EXIT_REFUSED,
                     format!(
-                        "refused: --wsrep-recover: this node's daemon did not report ({error}):                          it must confirm mysqld is down"
+                        "refused: --wsrep-recover: this node's daemon did not report ({error}): it must confirm mysqld is down"
                     ),
                 ))
             }
@@ -887,7 +887,7 @@ fn run(options: &Options) -> Result<Rendered, (u8, String)> {
             run_wsrep_recover(&run).map_err(|e| (EXIT_REFUSED, format!("--wsrep-recover: {e}")))?;
         preface.push_str(&format!(
             "This node ({}): recovered position {position}
-  (on the node where you run the              advice, pass: --position {}={position})
+  (on the node where you run the advice, pass: --position {}={position})
 
 ",
             node.name, node.name
@@ -911,7 +911,7 @@ fn self_url_from_config(path: &Path) -> Result<String, String> {
     if listen.metrics.is_some() && listen.web_config_file.is_some() {
         // TODO(peers): with the [peers] ca_file and credentials, fetch it over TLS.
         return Err(format!(
-            "{}: the metrics listener uses a web config (TLS or basic auth), which recover              cannot read yet: give --self URL for a listener it can read",
+            "{}: the metrics listener uses a web config (TLS or basic auth), which recover cannot read yet: give --self URL for a listener it can read",
             path.display()
         ));
     }
