@@ -1379,7 +1379,7 @@ mod tests {
         let r = render(&nodes, &advise(&nodes));
         assert!(r
             .stdout
-            .contains("node2, node3 has the same seqno: bootstrap only ONE node"));
+            .contains("(node2, node3 have the same seqno: any one of them would do, but bootstrap only ONE node.)"));
     }
 
     #[test]
