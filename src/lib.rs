@@ -16,6 +16,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod recover;
 pub mod transitions;
 
 #[cfg(test)]

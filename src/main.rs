@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -87,6 +88,49 @@ enum Command {
         #[arg(long)]
         undo: bool,
     },
+    /// After a full Galera outage: which node to bootstrap, and why. Reads every node's state
+    /// from the daemons' /status pages (mysqld down, grastate.dat, gvwstate.dat), refuses when
+    /// the evidence is incomplete or inconsistent (exit 1), asks for recovered positions after a
+    /// crash (exit 3), else prints the commands (exit 0). Edits nothing. Run by an operator.
+    Recover(RecoverFlags),
+}
+
+#[derive(Debug, clap::Args)]
+struct RecoverFlags {
+    /// Another node's clustercheckd (`http://HOST:PORT`, or its /status URL); once per node.
+    #[arg(long = "peer", value_name = "URL")]
+    peers: Vec<String>,
+    /// This node's clustercheckd (default with -c: its metrics listener, else its check
+    /// listener).
+    #[arg(long = "self", value_name = "URL")]
+    self_url: Option<String>,
+    /// This node's clustercheckd config, to find its listener.
+    #[arg(long, short = 'c', value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Per page, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    timeout: f64,
+    /// A position recovered on another node (`--wsrep-recover` there printed it):
+    /// `NODE=UUID:SEQNO`, NODE as the table names it; once per node.
+    #[arg(long = "position", value_name = "NODE=UUID:SEQNO")]
+    positions: Vec<String>,
+    /// Run `mysqld --wsrep-recover` on THIS node (its daemon must report mysqld down) and use
+    /// the position it recovers from InnoDB. Needs root or the mysql user.
+    #[arg(long)]
+    wsrep_recover: bool,
+    /// The server binary for --wsrep-recover.
+    #[arg(long, value_name = "PATH", default_value = "mysqld")]
+    mysqld: PathBuf,
+    /// The server's option file for --wsrep-recover (`--defaults-file`), when mysqld is not
+    /// started with the default ones.
+    #[arg(long, value_name = "PATH")]
+    defaults_file: Option<PathBuf>,
+    /// The OS user mysqld runs as, for --wsrep-recover.
+    #[arg(long, value_name = "USER", default_value = "mysql")]
+    user: String,
+    /// How long --wsrep-recover may take (InnoDB crash recovery), in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
+    recover_timeout: f64,
 }
 
 fn main() -> ExitCode {
@@ -97,6 +141,9 @@ fn main() -> ExitCode {
     }
     if let Some(Command::Drain { config, wait, undo }) = &flags.command {
         return drain(config.as_deref().or(flags.config.as_deref()), *wait, *undo);
+    }
+    if let Some(Command::Recover(recover)) = &flags.command {
+        return ExitCode::from(recover_command(recover));
     }
     let overrides = Overrides {
         node_name: flags.node_name,
@@ -169,6 +216,41 @@ fn drain(path: Option<&Path>, wait: bool, undo: bool) -> ExitCode {
             }
         }
     }
+}
+
+fn recover_command(flags: &RecoverFlags) -> u8 {
+    let seconds = |value: f64, name: &str| {
+        Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("--{name} {value}: not a positive number of seconds"))
+    };
+    let (timeout, recover_timeout) = match (
+        seconds(flags.timeout, "timeout"),
+        seconds(flags.recover_timeout, "recover-timeout"),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("clustercheckd recover: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let options = clustercheckd::recover::Options {
+        peers: flags.peers.clone(),
+        self_url: flags.self_url.clone(),
+        config: flags.config.clone(),
+        timeout,
+        positions: flags.positions.clone(),
+        wsrep_recover: flags
+            .wsrep_recover
+            .then(|| clustercheckd::recover::WsrepRecoverFlags {
+                mysqld: flags.mysqld.clone(),
+                defaults_file: flags.defaults_file.clone(),
+                user: flags.user.clone(),
+                timeout: recover_timeout,
+            }),
+    };
+    clustercheckd::recover::main(&options)
 }
 
 fn start(

@@ -19,6 +19,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("notify", &["collectors"]),
     // `clustercheckd drain`: the maintenance file and the check port, as configured.
     ("drain", &["config"]),
+    // `clustercheckd recover`: an operator's client of the daemons' /status pages; reads only
+    // this node's config (to find its own daemon).
+    ("recover", &["config"]),
     // The crate root (lib.rs, main.rs) wires everything; the golden files test sees what users
     // see, through every layer.
     (
@@ -33,6 +36,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "logging",
             "notify",
             "drain",
+            "recover",
         ],
     ),
     (

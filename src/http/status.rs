@@ -85,6 +85,7 @@ fn galera_status(snapshot: &galera::GaleraSnapshot, state: &AppState, now: Insta
         "recovering": snapshot.hold,
         "collector": snapshot.stats,
         "error": snapshot.outcome.as_ref().err().map(|e| e.to_string()),
+        "mysqld": mysqld(snapshot, config, now),
     });
     // Only with `galera.data_dir`: grastate.dat and gvwstate.dat as read at the last poll (known
     // also while mysqld is down), each with the error that kept it out, if any. gvwstate.dat is
@@ -111,6 +112,24 @@ fn galera_status(snapshot: &galera::GaleraSnapshot, state: &AppState, now: Insta
         section["members"] = json!(polled.members);
     }
     section
+}
+
+/// Whether mysqld runs, as the last poll saw it: `running` (it answered, even with an error),
+/// `down` (no connection could be made), `not_answering` (timed out: hung, overloaded or
+/// starting) or `unknown` (never polled, or the snapshot is stale). `clustercheckd recover`
+/// reads this field and advises only when every node says `down`.
+fn mysqld(
+    snapshot: &galera::GaleraSnapshot,
+    config: &crate::config::GaleraConfig,
+    now: Instant,
+) -> Value {
+    if health::freshness(snapshot.taken_at, config.max_staleness(), now).is_err() {
+        return json!("unknown");
+    }
+    match &snapshot.outcome {
+        Ok(_) => json!(galera::Mysqld::Running),
+        Err(error) => json!(error.mysqld()),
+    }
 }
 
 fn pacemaker_status(

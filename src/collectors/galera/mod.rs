@@ -108,7 +108,40 @@ impl PollError {
             other => other,
         }
     }
+
+    /// What this failure says about mysqld itself. Any answer from the server (a refused
+    /// password, a failed query, "too many connections") means it runs; only a connection that
+    /// cannot be made at all (refused, no socket file) means it is down; a timeout means it may
+    /// run but hang. `clustercheckd recover` refuses to advise unless every node is `Down`.
+    pub fn mysqld(&self) -> Mysqld {
+        match self.root() {
+            PollError::AuthenticationFailed(_) | PollError::Query(_) | PollError::Status(_) => {
+                Mysqld::Running
+            }
+            PollError::Unreachable(text) if text.starts_with(SERVER_REFUSED) => Mysqld::Running,
+            PollError::Unreachable(_) => Mysqld::Down,
+            PollError::Timeout(_) => Mysqld::NotAnswering,
+            // root() never returns a back-off.
+            PollError::BackingOff(..) => Mysqld::NotAnswering,
+        }
+    }
 }
+
+/// Whether mysqld is there, as the last poll saw it (see [`PollError::mysqld`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mysqld {
+    /// The server answered the last poll (even with an error).
+    Running,
+    /// No connection could be made: nothing listens on the port or socket.
+    Down,
+    /// The connection or the query timed out: hung, overloaded, or still starting.
+    NotAnswering,
+}
+
+/// The start of an `Unreachable` text for a server that answered with a connection-limit error:
+/// it runs, it just took no more connections.
+const SERVER_REFUSED: &str = "server refused the connection";
 
 fn classify(error: mysql_async::Error) -> PollError {
     match error {
@@ -116,10 +149,7 @@ fn classify(error: mysql_async::Error) -> PollError {
             PollError::AuthenticationFailed(e.message)
         }
         mysql_async::Error::Server(e) if CONNECTION_LIMIT_CODES.contains(&e.code) => {
-            PollError::Unreachable(format!(
-                "server refused the connection: {} ({})",
-                e.message, e.code
-            ))
+            PollError::Unreachable(format!("{SERVER_REFUSED}: {} ({})", e.message, e.code))
         }
         mysql_async::Error::Server(e) => PollError::Query(format!("{} ({})", e.message, e.code)),
         other => PollError::Unreachable(other.to_string()),
@@ -718,6 +748,35 @@ mod tests {
         assert_eq!(
             classify(server_error(1064, "syntax")).to_string(),
             "query failed: syntax (1064)"
+        );
+    }
+
+    #[test]
+    fn only_a_connection_that_cannot_be_made_means_mysqld_is_down() {
+        // `clustercheckd recover` trusts `Down` to bootstrap a cluster: anything the server said
+        // means it runs.
+        let full = classify(server_error(1040, "Too many connections"));
+        assert_eq!(full.mysqld(), Mysqld::Running);
+        assert_eq!(
+            classify(server_error(1045, "Access denied")).mysqld(),
+            Mysqld::Running
+        );
+        assert_eq!(
+            classify(server_error(1064, "syntax")).mysqld(),
+            Mysqld::Running
+        );
+        let refused = PollError::Unreachable("Connection refused (os error 111)".into());
+        assert_eq!(refused.mysqld(), Mysqld::Down);
+        // A back-off reports the error behind it.
+        let backing_off = PollError::BackingOff(Duration::from_secs(2), Box::new(refused));
+        assert_eq!(backing_off.mysqld(), Mysqld::Down);
+        assert_eq!(
+            PollError::BackingOff(Duration::from_secs(2), Box::new(full)).mysqld(),
+            Mysqld::Running
+        );
+        assert_eq!(
+            PollError::Timeout(Duration::from_secs(1)).mysqld(),
+            Mysqld::NotAnswering
         );
     }
 }
