@@ -34,6 +34,7 @@ mod log;
 pub mod mycnf;
 pub mod optfile;
 mod pacemaker;
+mod peers;
 mod rabbitmq;
 mod secret;
 mod vip;
@@ -46,6 +47,7 @@ pub use listen::{ListenConfig, MAX_CONNECTIONS, MAX_HEADER_READ_TIMEOUT};
 pub use log::{LogConfig, LogFormat};
 pub use optfile::OptionFileError;
 pub use pacemaker::PacemakerConfig;
+pub use peers::{PeerCredentials, PeersConfig, MAX_PEERS};
 pub use poll::{
     PollFloors, PollSettings, DEFAULT_STALENESS_INTERVALS, MAX_INTERVAL, MAX_STALENESS, MAX_TIMEOUT,
 };
@@ -121,6 +123,8 @@ pub struct Config {
     pub pacemaker: PacemakerConfig,
     pub vip: VipConfig,
     pub rabbitmq: RabbitmqConfig,
+    /// The other controllers' daemons, polled for the cluster view (`[peers]`, off by default).
+    pub peers: PeersConfig,
     /// Problems that do not stop start-up but that the operator must hear about (a credentials
     /// file readable by every user). Filled by `load`, logged by the binary once logging is set
     /// up, one line each.
@@ -182,10 +186,13 @@ impl Config {
             }
         }
         config.resolve_secrets(&mut secret_files)?;
+        let mut warnings = Vec::new();
+        config.peers.resolve(&mut secret_files, &mut warnings)?;
         secret_files.dedup_by(|a, b| a.0 == b.0);
         config.warnings = secret_files
             .iter()
             .filter_map(|(path, key)| secret::exposed_to_others(path, key))
+            .chain(warnings)
             .collect();
         Ok(config)
     }
@@ -213,7 +220,8 @@ impl Config {
         self.galera.validate()?;
         self.pacemaker.validate()?;
         self.vip.validate(self.pacemaker.enabled)?;
-        self.rabbitmq.validate()
+        self.rabbitmq.validate()?;
+        self.peers.validate()
     }
 
     /// Read every secret once, for the enabled sections only (a node without RabbitMQ need not
@@ -553,7 +561,7 @@ mod tests {
     }
 
     /// A config with one unknown key per section, and the key that must be named.
-    const UNKNOWN_KEY_CASES: [(&str, &str); 8] = [
+    const UNKNOWN_KEY_CASES: [(&str, &str); 9] = [
         ("nodename = \"x\"\n", "nodename"),
         ("[listen]\nchek = \"127.0.0.1:1\"\n", "chek"),
         ("[log]\nlevle = \"info\"\n", "levle"),
@@ -561,6 +569,7 @@ mod tests {
         ("[rabbitmq]\ntimout = \"1s\"\n", "timout"),
         ("[pacemaker]\nmax_stalenes = \"1m\"\n", "max_stalenes"),
         ("[vip]\nenable = true\n", "enable"),
+        ("[peers]\nca_fle = \"x\"\n", "ca_fle"),
         (
             "[[vip.vips]]\nresource = \"vip\"\nadress = \"192.0.2.1\"\n",
             "adress",
@@ -671,6 +680,10 @@ mod tests {
             "probe",
             "probe_timeout",
             "scan_queues",
+            "urls",
+            "ca_file",
+            "username",
+            "password_file",
         ] {
             assert!(
                 text.contains(&format!("{key} =")),
