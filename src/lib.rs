@@ -77,6 +77,22 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
             }),
         _ => None,
     };
+    // Peer failures are never fatal: a client that cannot be built costs the cluster view only.
+    let peers = if config.peers.enabled() {
+        match collectors::peers::spawn(config.peers.clone(), shutdown.clone()) {
+            Ok((feed, task)) => {
+                tasks.push(task);
+                Some(feed.latest)
+            }
+            Err(error) => {
+                tracing::error!(%error, "peers collector not started");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    histories.peers = peers.clone();
     // They end by themselves when their collectors stop (the history channels close).
     tasks.extend(transitions::spawn(&config, histories));
     let limits = Limits {
@@ -88,6 +104,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         galera,
         pacemaker,
         rabbitmq,
+        peers,
     };
     let state = AppState::new(config, watches);
     // With a metrics listener, the check port names where the pages went; its bound address is

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 pub mod galera;
 pub mod pacemaker;
+pub mod peers;
 pub mod rabbitmq;
 
 /// What every collector reports about itself, exported as the shared

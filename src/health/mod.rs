@@ -5,6 +5,7 @@
 //! decided (one enum per subsystem, one variant per rule), and the one-line reason the check body
 //! says. Every subsystem first asks [`freshness`] whether its snapshot can be trusted at all.
 
+pub mod cluster;
 pub mod galera;
 pub mod pacemaker;
 pub mod rabbitmq;

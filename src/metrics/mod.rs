@@ -10,6 +10,7 @@
 //! [`pacemaker`], [`vip`], [`rabbitmq`]); [`render`] assembles the whole page. Every series is
 //! documented in docs/metrics.md.
 
+pub mod cluster;
 pub mod galera;
 pub mod pacemaker;
 pub mod rabbitmq;
@@ -23,6 +24,7 @@ use prometheus::{Encoder, TextEncoder};
 
 use crate::collectors::galera::GaleraSnapshot;
 use crate::collectors::pacemaker::PacemakerSnapshot;
+use crate::collectors::peers::PeersSnapshot;
 use crate::collectors::rabbitmq::RabbitSnapshot;
 use crate::collectors::CollectorStats;
 use crate::config::Config;
@@ -35,6 +37,8 @@ pub struct Scrape<'a> {
     pub galera: Option<&'a GaleraSnapshot>,
     pub pacemaker: Option<&'a PacemakerSnapshot>,
     pub rabbitmq: Option<&'a RabbitSnapshot>,
+    /// The peers' latest answers; `None` without `[peers]`.
+    pub peers: Option<&'a PeersSnapshot>,
     /// Answered checks per check name: [200, 503].
     pub check_counts: Vec<(&'static str, [u64; 2])>,
     pub started_wall: SystemTime,
@@ -62,9 +66,29 @@ pub fn render(scrape: &Scrape) -> String {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0),
     );
+    let peers = scrape.peers.map(|snapshot| health::galera::Peers {
+        snapshot,
+        max_staleness: config.peers.max_staleness(),
+    });
+    let mut local = None;
     if let Some(snapshot) = scrape.galera {
-        let verdict = health::galera::verdict(snapshot, &config.galera, now);
+        let verdict = health::galera::verdict(snapshot, peers, &config.galera, now);
         galera::render(&mut e, snapshot, &config.galera, &verdict);
+        local = Some(health::cluster::local_report(
+            snapshot,
+            verdict.healthy,
+            &verdict.reason,
+            now,
+        ));
+    }
+    if let Some(snapshot) = scrape.peers {
+        let view = health::cluster::view(
+            local.as_ref(),
+            Some(snapshot),
+            config.peers.max_staleness(),
+            now,
+        );
+        cluster::render(&mut e, snapshot, &view);
     }
     if let Some(snapshot) = scrape.pacemaker {
         let verdict = health::pacemaker::verdict(snapshot, &config.pacemaker, now);
