@@ -256,7 +256,7 @@ fn https_peers_with_a_ca_and_basic_auth() {
         peer.metrics.expect("metrics listener").port()
     );
     let reader = |password: &str| {
-        let file = pki.path(&format!("pw-{password}"));
+        let file = pki.path(&format!("password-{}", password.len()));
         std::fs::write(&file, format!("{password}\n")).expect("write password file");
         Daemon::start(&format!(
             "{}[peers]\nurls = [\"{url}\"]\nca_file = \"{}\"\nusername = \"peer\"\n\

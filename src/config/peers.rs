@@ -43,8 +43,8 @@ pub struct PeersConfig {
     /// `interval`, so a round always ends before the next one starts.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
-    /// PEM file with the CA certificate(s) that sign the peers' certificates, for `https://`
-    /// URLs (the peers' web config TLS). Only these CAs are trusted, not the system's.
+    /// PEM file with the CA certificate(s) that sign the peers' certificates; required for
+    /// `https://` URLs (the peers' web config TLS). Only these CAs are trusted, not the system's.
     pub ca_file: Option<PathBuf>,
     /// The user for the peers' basic auth (their web config's `basic_auth_users`).
     pub username: Option<String>,
@@ -133,7 +133,16 @@ impl PeersConfig {
             }
             seen.push(parsed);
         }
-        if self.ca_file.is_some() && !seen.iter().any(|u| u.scheme() == "https") {
+        let https = seen.iter().any(|u| u.scheme() == "https");
+        if https && self.ca_file.is_none() {
+            // Only the CAs named here are trusted: the peers' certificates come from the
+            // deployment's own CA, not from the public ones a system store holds.
+            return invalid(
+                "peers.ca_file",
+                "must be set for https:// peers (the CA that signs their certificates)".into(),
+            );
+        }
+        if self.ca_file.is_some() && !https {
             return invalid(
                 "peers.ca_file",
                 "is set but no peer URL is https://".into(),
@@ -291,9 +300,17 @@ mod tests {
             .collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(with_urls(&refs).validate().is_err());
-        with_urls(&["http://10.0.0.12:9200/status", "https://[fd00::12]:9201/status"])
+        let err = with_urls(&["https://10.0.0.12:9201/status"])
             .validate()
-            .unwrap();
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("peers.ca_file"), "{err}");
+        PeersConfig {
+            ca_file: Some("/etc/clustercheckd/ca.crt".into()),
+            ..with_urls(&["http://10.0.0.12:9200/status", "https://[fd00::12]:9201/status"])
+        }
+        .validate()
+        .unwrap();
     }
 
     #[test]
@@ -315,13 +332,13 @@ mod tests {
     fn username_and_password_file_go_together() {
         let config = PeersConfig {
             username: Some("prometheus".into()),
-            ..with_urls(&["https://10.0.0.12:9201/status"])
+            ..with_urls(&["http://10.0.0.12:9201/status"])
         };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("peers.password_file"), "{err}");
         let config = PeersConfig {
             password_file: Some("/etc/clustercheckd/peers.pw".into()),
-            ..with_urls(&["https://10.0.0.12:9201/status"])
+            ..with_urls(&["http://10.0.0.12:9201/status"])
         };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("peers.username"), "{err}");

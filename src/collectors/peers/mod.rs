@@ -124,29 +124,18 @@ pub fn spawn(
 /// The one HTTP client: no proxy, no redirects (a /status URL that redirects is misconfigured),
 /// the timeout on everything, and TLS trusting only `peers.ca_file` when it is set.
 fn client(config: &PeersConfig) -> Result<reqwest::Client, StartError> {
-    let mut builder = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(config.timeout)
         .connect_timeout(config.timeout)
         .pool_max_idle_per_host(1)
         .user_agent(concat!("clustercheckd/", env!("CARGO_PKG_VERSION"), " peers"));
-    if !config.ca_certificates.is_empty() {
-        let mut roots = rustls::RootCertStore::empty();
-        for der in &config.ca_certificates {
-            roots
-                .add(rustls_pki_types::CertificateDer::from(der.clone()))
-                .map_err(|e| StartError::Tls(format!("peers.ca_file: {e}")))?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| StartError::Tls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        builder = builder.tls_backend_preconfigured(tls);
-    }
+    // Roots: only `peers.ca_file`'s (config validation requires it for https:// peers).
+    let tls = crate::collectors::http_tls(&config.ca_certificates)
+        .map_err(|e| StartError::Tls(format!("peers.ca_file: {e}")))?;
     builder
+        .tls_backend_preconfigured(tls)
         .build()
         .map_err(|e| StartError::Client(one_line(&e)))
 }
