@@ -123,7 +123,12 @@ fn three_daemons_agree_on_the_cluster() {
     let (_user, sections) = members_user();
     let daemons = galera_peer_daemons(sections, "");
     for d in &daemons {
-        let doc = wait_cluster(d, Duration::from_secs(30), "three nodes that agree", all_three_agree);
+        let doc = wait_cluster(
+            d,
+            Duration::from_secs(30),
+            "three nodes that agree",
+            all_three_agree,
+        );
         assert_eq!(
             names(&doc),
             ["node1", "node2", "node3"].map(String::from).into(),
@@ -144,7 +149,11 @@ fn three_daemons_agree_on_the_cluster() {
         assert_eq!(uuids.len(), 3, "three distinct node UUIDs: {doc:#}");
         // Each node lists all three members.
         for node in doc["nodes"].as_array().into_iter().flatten() {
-            assert_eq!(node["members"].as_array().map(Vec::len), Some(3), "{node:#}");
+            assert_eq!(
+                node["members"].as_array().map(Vec::len),
+                Some(3),
+                "{node:#}"
+            );
         }
         let page = d.get("/metrics").body;
         assert_eq!(
@@ -199,9 +208,18 @@ fn an_unreachable_or_hanging_peer_is_reported_and_the_check_stays_200() {
             .unwrap_or_default()
             .to_owned()
     };
-    assert!(error(&refused_url).contains("Connection refused"), "{doc:#}");
-    assert!(error(&hung_url).contains("no answer within 0.5 s"), "{doc:#}");
-    assert_eq!(doc["views_agree"], true, "one node cannot disagree with itself");
+    assert!(
+        error(&refused_url).contains("Connection refused"),
+        "{doc:#}"
+    );
+    assert!(
+        error(&hung_url).contains("no answer within 0.5 s"),
+        "{doc:#}"
+    );
+    assert_eq!(
+        doc["views_agree"], true,
+        "one node cannot disagree with itself"
+    );
     let page = d.get("/metrics").body;
     for url in [&refused_url, &hung_url] {
         assert_eq!(
@@ -214,7 +232,11 @@ fn an_unreachable_or_hanging_peer_is_reported_and_the_check_stays_200() {
         common::metric_value(&page, "clustercheckd_collector_up{collector=\"peers\"}"),
         Some(0.0)
     );
-    assert!(d.log_text().contains("peer unreachable"), "{}", d.log_text());
+    assert!(
+        d.log_text().contains("peer unreachable"),
+        "{}",
+        d.log_text()
+    );
     // The check: 200 throughout, answered from memory while a peer hangs for 0.5 s per round.
     let start = Instant::now();
     let mut slowest = Duration::ZERO;
@@ -224,7 +246,10 @@ fn an_unreachable_or_hanging_peer_is_reported_and_the_check_stays_200() {
         slowest = slowest.max(answer.elapsed);
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(slowest < Duration::from_millis(200), "slowest check {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(200),
+        "slowest check {slowest:?}"
+    );
     drop(hung);
 }
 
@@ -267,9 +292,12 @@ fn https_peers_with_a_ca_and_basic_auth() {
         ))
     };
     let good = reader("peer-pw");
-    let doc = wait_cluster(&good, Duration::from_secs(15), "the https peer read", |doc| {
-        doc["nodes"][1]["reachable"] == true
-    });
+    let doc = wait_cluster(
+        &good,
+        Duration::from_secs(15),
+        "the https peer read",
+        |doc| doc["nodes"][1]["reachable"] == true,
+    );
     assert_eq!(doc["nodes"][1]["name"], "node2", "{doc:#}");
     let bad = reader("wrong-pw");
     let doc = wait_cluster(&bad, Duration::from_secs(15), "the 401 reported", |doc| {
@@ -353,7 +381,12 @@ fn a_resumed_node_stays_503_until_its_peers_list_it_again() {
     let s3 = format!("{s3}recovery_max_hold = \"0s\"\n");
     let daemons = galera_peer_daemons([s1, s2, s3], "");
     let node3 = &daemons[2];
-    wait_cluster(node3, Duration::from_secs(30), "three nodes that agree", all_three_agree);
+    wait_cluster(
+        node3,
+        Duration::from_secs(30),
+        "three nodes that agree",
+        all_three_agree,
+    );
     let mut truth = GroundTruth::new();
     assert_eq!(truth.peers_list_node3(), Some(true), "before the freeze");
 
@@ -386,22 +419,26 @@ fn a_resumed_node_stays_503_until_its_peers_list_it_again() {
         samples += 1;
         let at = frozen_at.elapsed().as_secs_f64();
         let reason = answer.body.trim_end().to_owned();
-        if timeline
-            .last()
-            .is_none_or(|(_, status, r)| *status != answer.status || reason_kind(r) != reason_kind(&reason))
-        {
+        if timeline.last().is_none_or(|(_, status, r)| {
+            *status != answer.status || reason_kind(r) != reason_kind(&reason)
+        }) {
             timeline.push((at, answer.status, reason.clone()));
         }
         if before == Some(false) || after == Some(false) {
             excluded_seen = true;
         }
         if before == Some(false) && after == Some(false) && answer.status == 200 {
-            violations.push(format!("{at:.2} s: 200 while nodes 1 and 2 exclude node 3: {reason}"));
+            violations.push(format!(
+                "{at:.2} s: 200 while nodes 1 and 2 exclude node 3: {reason}"
+            ));
         }
         if resumed_at.is_some() && reason.contains("stale view:") {
             stale_view_seen = true;
         }
-        if resumed_at.is_some() && excluded_seen && listed_again_at.is_none() && before == Some(true)
+        if resumed_at.is_some()
+            && excluded_seen
+            && listed_again_at.is_none()
+            && before == Some(true)
         {
             listed_again_at = Some(Instant::now());
         }
@@ -417,7 +454,10 @@ fn a_resumed_node_stays_503_until_its_peers_list_it_again() {
         .collect::<Vec<_>>()
         .join("\n");
     eprintln!("node 3's check ({samples} samples), changes:\n{summary}");
-    assert!(excluded_seen, "nodes 1 and 2 never evicted node 3:\n{summary}");
+    assert!(
+        excluded_seen,
+        "nodes 1 and 2 never evicted node 3:\n{summary}"
+    );
     assert!(violations.is_empty(), "{violations:#?}\n{summary}");
     assert!(
         stale_view_seen,

@@ -143,10 +143,7 @@ impl PeersConfig {
             );
         }
         if self.ca_file.is_some() && !https {
-            return invalid(
-                "peers.ca_file",
-                "is set but no peer URL is https://".into(),
-            );
+            return invalid("peers.ca_file", "is set but no peer URL is https://".into());
         }
         match (&self.username, &self.password_file) {
             (Some(user), _) if user.is_empty() || user.contains(':') => invalid(
@@ -283,9 +280,15 @@ mod tests {
         for (urls, needle) in [
             (&["ftp://10.0.0.12/status"][..], "http:// or https://"),
             (&["not a url"][..], "not a url"),
-            (&["https://u:s3cret@10.0.0.12:9201/status"][..], "credentials"),
             (
-                &["http://10.0.0.12:9201/status", "http://10.0.0.12:9201/status"][..],
+                &["https://u:s3cret@10.0.0.12:9201/status"][..],
+                "credentials",
+            ),
+            (
+                &[
+                    "http://10.0.0.12:9201/status",
+                    "http://10.0.0.12:9201/status",
+                ][..],
                 "twice",
             ),
             (&["http://10.0.0.12:9201/status#x"][..], "fragment"),
@@ -307,7 +310,10 @@ mod tests {
         assert!(err.contains("peers.ca_file"), "{err}");
         PeersConfig {
             ca_file: Some("/etc/clustercheckd/ca.crt".into()),
-            ..with_urls(&["http://10.0.0.12:9200/status", "https://[fd00::12]:9201/status"])
+            ..with_urls(&[
+                "http://10.0.0.12:9200/status",
+                "https://[fd00::12]:9201/status",
+            ])
         }
         .validate()
         .unwrap();
@@ -320,12 +326,19 @@ mod tests {
             ..with_urls(&["http://10.0.0.12:9200/status"])
         };
         let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("peers.timeout") && err.contains("less than"), "{err}");
+        assert!(
+            err.contains("peers.timeout") && err.contains("less than"),
+            "{err}"
+        );
         let config = PeersConfig {
             interval: Duration::from_millis(100),
             ..PeersConfig::default()
         };
-        assert!(config.validate().unwrap_err().to_string().contains("peers.interval"));
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("peers.interval"));
     }
 
     #[test]

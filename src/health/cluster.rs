@@ -171,7 +171,12 @@ pub fn peer_name(g: &PeerGalera, url: &str) -> String {
 }
 
 /// This node's own report, in the shape a peer's is read in, from its snapshot and verdict.
-pub fn local_report(snapshot: &GaleraSnapshot, healthy: bool, reason: &str, now: Instant) -> PeerGalera {
+pub fn local_report(
+    snapshot: &GaleraSnapshot,
+    healthy: bool,
+    reason: &str,
+    now: Instant,
+) -> PeerGalera {
     let polled = snapshot.outcome.as_ref().ok();
     let status = polled.map(|p| &p.status);
     let members = polled.and_then(|p| p.members.as_ref());
@@ -183,8 +188,12 @@ pub fn local_report(snapshot: &GaleraSnapshot, healthy: bool, reason: &str, now:
             .map(|t| now.saturating_duration_since(t).as_secs_f64()),
         state: status.map(|s| s.local_state_comment.clone()),
         cluster_status: status.map(|s| s.cluster_status.to_string()),
-        galera_node_name: status.map(|s| s.node_name.clone()).filter(|n| !n.is_empty()),
-        node_uuid: status.map(|s| s.gcomm_uuid.clone()).filter(|u| !u.is_empty()),
+        galera_node_name: status
+            .map(|s| s.node_name.clone())
+            .filter(|n| !n.is_empty()),
+        node_uuid: status
+            .map(|s| s.gcomm_uuid.clone())
+            .filter(|u| !u.is_empty()),
         cluster_state_uuid: status
             .map(|s| s.cluster_state_uuid.clone())
             .filter(|u| !u.is_empty()),
@@ -240,6 +249,9 @@ pub struct NodeView {
     /// Seconds since its daemon's answer was taken (this node: its own snapshot's age).
     pub age_seconds: Option<f64>,
 }
+
+/// What makes two Primary views the same: cluster state UUID, conf_id, size.
+type ViewKey = (Option<String>, Option<u64>, Option<u64>);
 
 /// One Primary view and the nodes that hold it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -326,8 +338,7 @@ pub fn view(
         }
     }
     // The Primary views, grouped.
-    let mut groups: BTreeMap<(Option<String>, Option<u64>, Option<u64>), Vec<String>> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<ViewKey, Vec<String>> = BTreeMap::new();
     for (n, r) in nodes.iter().zip(&reports) {
         if let Some(g) = r.filter(|g| g.primary()) {
             groups
@@ -345,7 +356,7 @@ pub fn view(
             nodes,
         })
         .collect();
-    views.sort_by(|a, b| b.nodes.len().cmp(&a.nodes.len()));
+    views.sort_by_key(|v| std::cmp::Reverse(v.nodes.len()));
     // Stale: a Primary node left behind by a Primary node of the same cluster with a newer view.
     for i in 0..nodes.len() {
         let Some(g) = reports[i].filter(|g| g.primary()) else {
@@ -356,7 +367,10 @@ pub fn view(
                 && other.cluster_state_uuid == g.cluster_state_uuid
                 && other.conf_id > g.conf_id
                 && other.conf_id != Some(u64::MAX)
-                && match (&g.node_uuid, other.lists(g.node_uuid.as_deref().unwrap_or(""))) {
+                && match (
+                    &g.node_uuid,
+                    other.lists(g.node_uuid.as_deref().unwrap_or("")),
+                ) {
                     (Some(_), Some(listed)) => !listed,
                     _ => true,
                 }
@@ -398,7 +412,10 @@ fn node(
     NodeView {
         name: match url {
             Some(url) => peer_name(g, url),
-            None => g.galera_node_name.clone().unwrap_or_else(|| "this node".into()),
+            None => g
+                .galera_node_name
+                .clone()
+                .unwrap_or_else(|| "this node".into()),
         },
         is_self,
         url: url.map(str::to_owned),
@@ -494,8 +511,16 @@ pub(crate) mod tests {
         round(
             at,
             vec![
-                answer("http://n1/status", at, Ok(report("node1", conf_id, members))),
-                answer("http://n2/status", at, Ok(report("node2", conf_id, members))),
+                answer(
+                    "http://n1/status",
+                    at,
+                    Ok(report("node1", conf_id, members)),
+                ),
+                answer(
+                    "http://n2/status",
+                    at,
+                    Ok(report("node2", conf_id, members)),
+                ),
             ],
         )
     }
@@ -524,7 +549,10 @@ pub(crate) mod tests {
         );
         let listed = peers_round(t, 4, &["node1", "node2", "node3"]);
         let once = snapshot(out, Some(listed.clone()));
-        assert_eq!(stale_view(&once, "u-node3", CLUSTER, MAX, t), StaleView::Unknown);
+        assert_eq!(
+            stale_view(&once, "u-node3", CLUSTER, MAX, t),
+            StaleView::Unknown
+        );
         // Listed again: current at once, whatever the round before said.
         let back = snapshot(listed, Some(peers_round(t, 5, &["node1", "node2"])));
         assert!(matches!(
@@ -570,8 +598,16 @@ pub(crate) mod tests {
                 round(
                     t,
                     vec![
-                        answer("http://n1/status", t, Ok(report("node1", 5, &["node1", "node2"]))),
-                        answer("http://n2/status", t, Ok(report("node2", 6, &["node1", "node2"]))),
+                        answer(
+                            "http://n1/status",
+                            t,
+                            Ok(report("node1", 5, &["node1", "node2"])),
+                        ),
+                        answer(
+                            "http://n2/status",
+                            t,
+                            Ok(report("node2", 6, &["node1", "node2"])),
+                        ),
                     ],
                 ),
             ),
@@ -580,8 +616,16 @@ pub(crate) mod tests {
                 round(
                     t,
                     vec![
-                        answer("http://n1/status", t, Ok(report("node1", 5, &["node1", "node3"]))),
-                        answer("http://n2/status", t, Ok(report("node2", 5, &["node1", "node2"]))),
+                        answer(
+                            "http://n1/status",
+                            t,
+                            Ok(report("node1", 5, &["node1", "node3"])),
+                        ),
+                        answer(
+                            "http://n2/status",
+                            t,
+                            Ok(report("node2", 5, &["node1", "node2"])),
+                        ),
                     ],
                 ),
             ),
@@ -589,7 +633,11 @@ pub(crate) mod tests {
         for (what, r) in cases {
             assert_eq!(evidence(&r, "u-node3", CLUSTER), Evidence::None, "{what}");
             let s = snapshot(r.clone(), Some(r));
-            assert_eq!(stale_view(&s, "u-node3", CLUSTER, MAX, t), StaleView::Unknown, "{what}");
+            assert_eq!(
+                stale_view(&s, "u-node3", CLUSTER, MAX, t),
+                StaleView::Unknown,
+                "{what}"
+            );
         }
         // Unknown own identity: no evidence either.
         let r = peers_round(t, 5, &["node1", "node2"]);
@@ -602,8 +650,16 @@ pub(crate) mod tests {
         let r = round(
             t,
             vec![
-                answer("http://n1/status", t, Err(PeerError::Timeout(Duration::from_secs(1)))),
-                answer("http://n2/status", t, Ok(report("node2", 5, &["node2", "node1"]))),
+                answer(
+                    "http://n1/status",
+                    t,
+                    Err(PeerError::Timeout(Duration::from_secs(1))),
+                ),
+                answer(
+                    "http://n2/status",
+                    t,
+                    Ok(report("node2", 5, &["node2", "node1"])),
+                ),
             ],
         );
         assert_eq!(
@@ -620,7 +676,10 @@ pub(crate) mod tests {
         let out = peers_round(t, 5, &["node1", "node2"]);
         let s = snapshot(out.clone(), Some(out));
         let later = t + MAX + Duration::from_millis(1);
-        assert_eq!(stale_view(&s, "u-node3", CLUSTER, MAX, later), StaleView::Unknown);
+        assert_eq!(
+            stale_view(&s, "u-node3", CLUSTER, MAX, later),
+            StaleView::Unknown
+        );
     }
 
     #[test]
@@ -641,7 +700,10 @@ pub(crate) mod tests {
         let v = view(Some(&local), Some(&s), MAX, t);
         assert!(!v.views_agree);
         assert_eq!(v.stale_nodes, vec!["node3".to_owned()]);
-        assert_eq!(v.views[0].nodes, vec!["node1".to_owned(), "node2".to_owned()]);
+        assert_eq!(
+            v.views[0].nodes,
+            vec!["node1".to_owned(), "node2".to_owned()]
+        );
     }
 
     #[test]
@@ -656,7 +718,11 @@ pub(crate) mod tests {
             round(
                 t,
                 vec![
-                    answer("http://n2/status", t, Ok(report("node2", 5, &["node1", "node2"]))),
+                    answer(
+                        "http://n2/status",
+                        t,
+                        Ok(report("node2", 5, &["node1", "node2"])),
+                    ),
                     answer(
                         "http://n3/status",
                         t,
@@ -687,7 +753,10 @@ pub(crate) mod tests {
         local.writer = claim.clone();
         let mut other = report("node2", 5, &["node1", "node2"]);
         other.writer = claim;
-        let s = snapshot(round(t, vec![answer("http://n2/status", t, Ok(other))]), None);
+        let s = snapshot(
+            round(t, vec![answer("http://n2/status", t, Ok(other))]),
+            None,
+        );
         let v = view(Some(&local), Some(&s), MAX, t);
         assert_eq!(v.writer, None);
         assert_eq!(v.writer_claims.len(), 2);

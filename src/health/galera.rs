@@ -339,7 +339,11 @@ fn reason(
         } => *conf_id == status.cluster_conf_id && *observed_at > since,
         _ => false,
     };
-    if let Some(hold) = snapshot.hold.as_ref().filter(|h| !listed_since_hold(h.since)) {
+    if let Some(hold) = snapshot
+        .hold
+        .as_ref()
+        .filter(|h| !listed_since_hold(h.since))
+    {
         return Reason::Recovering {
             outage: hold.outage,
             conf_id_before: hold.conf_id_before,

@@ -94,7 +94,10 @@ pub async fn page(State(state): State<AppState>) -> Html<String> {
     let now = Instant::now();
     let status = status::document(&state, now);
     // The cluster section only with `[peers]`: without them it would be this node alone.
-    let cluster = state.peers.is_some().then(|| cluster::document(&state, now));
+    let cluster = state
+        .peers
+        .is_some()
+        .then(|| cluster::document(&state, now));
     Html(render_with(&status, cluster.as_ref()))
 }
 
@@ -170,7 +173,12 @@ fn render_cluster(html: &mut String, cluster: &Value) {
     let list = |key: &str| {
         cluster[key]
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
             .unwrap_or_default()
     };
     let agree = cluster["views_agree"].as_bool().unwrap_or(false);
@@ -180,7 +188,11 @@ fn render_cluster(html: &mut String, cluster: &Value) {
     } else {
         "bad"
     };
-    let verdict = if agree { "views agree" } else { "views disagree" };
+    let verdict = if agree {
+        "views agree"
+    } else {
+        "views disagree"
+    };
     let mut summary = vec![format!(
         "writer: {}",
         cluster["writer"].as_str().unwrap_or("none claimed")
@@ -317,7 +329,10 @@ mod tests {
                 ]
             })),
         );
-        assert!(html.contains("<section class=\"bad\" id=\"cluster\">"), "{html}");
+        assert!(
+            html.contains("<section class=\"bad\" id=\"cluster\">"),
+            "{html}"
+        );
         assert!(html.contains("views disagree"));
         assert!(html.contains("node1 (this node)"));
         assert!(html.contains("Primary 6, 2"));

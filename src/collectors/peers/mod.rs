@@ -130,7 +130,11 @@ fn client(config: &PeersConfig) -> Result<reqwest::Client, StartError> {
         .timeout(config.timeout)
         .connect_timeout(config.timeout)
         .pool_max_idle_per_host(1)
-        .user_agent(concat!("clustercheckd/", env!("CARGO_PKG_VERSION"), " peers"));
+        .user_agent(concat!(
+            "clustercheckd/",
+            env!("CARGO_PKG_VERSION"),
+            " peers"
+        ));
     // Roots: only `peers.ca_file`'s (config validation requires it for https:// peers).
     let tls = crate::collectors::http_tls(&config.ca_certificates)
         .map_err(|e| StartError::Tls(format!("peers.ca_file: {e}")))?;
@@ -213,10 +217,7 @@ impl Poller {
     }
 
     /// One peer: the request and the body under one deadline, the body under a byte cap.
-    async fn ask(
-        &self,
-        url: &str,
-    ) -> (String, Result<PeerStatus, PeerError>, Instant, Duration) {
+    async fn ask(&self, url: &str) -> (String, Result<PeerStatus, PeerError>, Instant, Duration) {
         let sent = Instant::now();
         let outcome = match tokio::time::timeout(self.config.timeout, self.fetch(url)).await {
             Ok(outcome) => outcome,
@@ -231,10 +232,8 @@ impl Poller {
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(credentials) = &self.config.credentials {
-            request = request.basic_auth(
-                &credentials.username,
-                Some(credentials.password.expose()),
-            );
+            request =
+                request.basic_auth(&credentials.username, Some(credentials.password.expose()));
         }
         let mut response = request.send().await.map_err(|e| self.error(&e))?;
         if !response.status().is_success() {

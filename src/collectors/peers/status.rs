@@ -97,34 +97,34 @@ pub enum StatusDocError {
 
 /// Read a peer's /status body.
 pub fn parse(body: &[u8]) -> Result<PeerStatus, StatusDocError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| StatusDocError::NotJson(cut(&e.to_string())))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| StatusDocError::NotJson(cut(&e.to_string())))?;
     let Value::Object(_) = &value else {
         return Err(StatusDocError::NotAnObject);
     };
     Ok(PeerStatus {
         node_name: text(&value, "/node_name"),
         version: text(&value, "/version"),
-        galera: value
-            .get("galera")
-            .filter(|g| g.is_object())
-            .map(galera),
+        galera: value.get("galera").filter(|g| g.is_object()).map(galera),
     })
 }
 
 fn galera(g: &Value) -> PeerGalera {
-    let members = g.pointer("/members/nodes").and_then(Value::as_array).map(|nodes| {
-        nodes
-            .iter()
-            .take(MAX_MEMBERS)
-            .filter_map(|m| {
-                Some(PeerMember {
-                    name: text(m, "/name").unwrap_or_default(),
-                    uuid: text(m, "/uuid")?,
+    let members = g
+        .pointer("/members/nodes")
+        .and_then(Value::as_array)
+        .map(|nodes| {
+            nodes
+                .iter()
+                .take(MAX_MEMBERS)
+                .filter_map(|m| {
+                    Some(PeerMember {
+                        name: text(m, "/name").unwrap_or_default(),
+                        uuid: text(m, "/uuid")?,
+                    })
                 })
-            })
-            .collect()
-    });
+                .collect()
+        });
     let last_committed = g
         .pointer("/wsrep/last_committed")
         .and_then(Value::as_i64)
@@ -250,23 +250,39 @@ mod tests {
     fn a_stale_or_missing_member_list_is_no_evidence() {
         let mut doc = document();
         doc["galera"]["members"]["stale"] = json!(true);
-        let g = parse(&serde_json::to_vec(&doc).unwrap()).unwrap().galera.unwrap();
+        let g = parse(&serde_json::to_vec(&doc).unwrap())
+            .unwrap()
+            .galera
+            .unwrap();
         assert_eq!(g.lists("b1"), None);
         doc["galera"]["members"] = Value::Null;
-        let g = parse(&serde_json::to_vec(&doc).unwrap()).unwrap().galera.unwrap();
+        let g = parse(&serde_json::to_vec(&doc).unwrap())
+            .unwrap()
+            .galera
+            .unwrap();
         assert_eq!(g.lists("b1"), None);
     }
 
     #[test]
     fn garbage_is_a_typed_error_or_absent_fields_never_a_panic() {
-        for body in [&b""[..], b"<html>", b"\xff\xfe", b"{\"galera\": ", b"[1,2]", b"42"] {
+        for body in [
+            &b""[..],
+            b"<html>",
+            b"\xff\xfe",
+            b"{\"galera\": ",
+            b"[1,2]",
+            b"42",
+        ] {
             assert!(parse(body).is_err(), "{body:?}");
         }
         // Wrong types everywhere: every field absent, no error.
         let odd = json!({"node_name": 7, "galera": {"healthy": "yes", "reason": ["x"],
             "snapshot_age_seconds": -3, "wsrep": {"cluster_conf_id": "7"},
             "members": {"nodes": [{"uuid": 1}, "x", null]}, "writer": "me"}});
-        let g = parse(&serde_json::to_vec(&odd).unwrap()).unwrap().galera.unwrap();
+        let g = parse(&serde_json::to_vec(&odd).unwrap())
+            .unwrap()
+            .galera
+            .unwrap();
         assert!(!g.healthy);
         assert_eq!(g.reason, "");
         assert_eq!(g.conf_id, None);
@@ -285,7 +301,10 @@ mod tests {
             .map(|i| json!({"name": format!("n{i}"), "uuid": format!("u{i}")}))
             .collect();
         doc["galera"]["members"]["nodes"] = Value::Array(nodes);
-        let g = parse(&serde_json::to_vec(&doc).unwrap()).unwrap().galera.unwrap();
+        let g = parse(&serde_json::to_vec(&doc).unwrap())
+            .unwrap()
+            .galera
+            .unwrap();
         assert_eq!(g.reason.len(), MAX_TEXT);
         assert_eq!(g.members.unwrap().len(), MAX_MEMBERS);
     }
