@@ -58,6 +58,7 @@ fn galera_synced(now: Instant) -> GaleraSnapshot {
                 .map(|i| Member {
                     name: format!("node{i}"),
                     address: format!("127.0.0.1:1330{i}"),
+                    uuid: format!("5f0b2a3e-c9a4-11f0-8a51-6b2f4d1c9e0{i}"),
                 })
                 .collect(),
             stale: false,
@@ -541,6 +542,7 @@ async fn render(scenario: Scenario) -> String {
         pacemaker: scenario.pacemaker.map(|s| watch::channel(Arc::new(s)).1),
         rabbitmq: scenario.rabbitmq.map(|s| watch::channel(Arc::new(s)).1),
         writer: None,
+        peers: None,
     };
     let state = AppState::new(scenario.config, watches);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

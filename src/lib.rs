@@ -96,15 +96,43 @@ pub async fn run_with_ready<E>(
             }),
         _ => None,
     };
+    // Peer failures are never fatal: a client that cannot be built costs the cluster view only.
+    let peers = if config.peers.enabled() {
+        match collectors::peers::spawn(config.peers.clone(), shutdown.clone()) {
+            Ok((feed, task)) => {
+                tasks.push(task);
+                Some(feed.latest)
+            }
+            Err(error) => {
+                tracing::error!(%error, "peers collector not started");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    histories.peers = peers.clone();
     let writer = match (&config.writer.endpoint, &galera) {
         (Some(endpoint), Some(galera)) if config.writer.enabled => {
             // The lease acts on the Galera verdict without the collector layer judging: it gets
-            // the verdict as a function.
+            // the verdict as a function, the same one the check gives (a stale view included).
             let galera = galera.clone();
+            let peers = peers.clone();
             let galera_config = config.galera.clone();
+            let peers_staleness = config.peers.max_staleness();
             let healthy: collectors::writer::Healthy = std::sync::Arc::new(move || {
-                health::galera::verdict(&galera.borrow(), &galera_config, std::time::Instant::now())
-                    .healthy
+                let peers = peers.as_ref().map(|watch| watch.borrow().clone());
+                let peers = peers.as_deref().map(|snapshot| health::galera::Peers {
+                    snapshot,
+                    max_staleness: peers_staleness,
+                });
+                health::galera::verdict(
+                    &galera.borrow(),
+                    peers,
+                    &galera_config,
+                    std::time::Instant::now(),
+                )
+                .healthy
             });
             let (feed, task) = collectors::writer::spawn(
                 config.writer.clone(),
@@ -129,6 +157,7 @@ pub async fn run_with_ready<E>(
         pacemaker,
         rabbitmq,
         writer,
+        peers,
     };
     first_polls(&config, &watches, &shutdown).await;
     let state = AppState::new(config, watches);

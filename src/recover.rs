@@ -774,13 +774,34 @@ pub fn main(options: &Options) -> u8 {
 fn run(options: &Options) -> Result<Rendered, (u8, String)> {
     let usage = |m: String| (EXIT_USAGE, m);
     let mut urls: Vec<String> = options.peers.iter().map(|u| status_url(u)).collect();
-    let self_url = match (&options.self_url, &options.config) {
+    let config = match &options.config {
+        Some(path) => Some(
+            crate::config::Config::load(Some(path), &crate::config::Overrides::default())
+                .map_err(|e| usage(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let self_url = match (&options.self_url, &config) {
         (Some(url), _) => Some(status_url(url)),
-        (None, Some(path)) => Some(self_url_from_config(path).map_err(usage)?),
+        (None, Some(config)) => Some(self_url_from_config(config).map_err(usage)?),
         (None, None) => None,
     };
-    // TODO(peers): when `[peers] urls` (with ca_file, username, password_file) is in the config,
-    // add those URLs here and fetch them with those credentials.
+    // The config's `[peers] urls` are the other nodes, as the daemon polls them. Pages behind a
+    // web config (TLS, basic auth) are not read here yet: those peers need a --peer URL of a
+    // plain listener.
+    if let Some(config) = &config {
+        for url in &config.peers.urls {
+            if url.starts_with("https://") || config.peers.username.is_some() {
+                return Err(usage(format!(
+                    "[peers] {url}: recover reads plain http:// pages only; give --peer URL for a listener without TLS or basic auth"
+                )));
+            }
+            let url = status_url(url);
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
+    }
     if let Some(url) = &self_url {
         if !urls.contains(url) {
             urls.push(url.clone());
@@ -904,16 +925,13 @@ fn run(options: &Options) -> Result<Rendered, (u8, String)> {
 
 /// This node's daemon, from its config: the metrics listener if there is one (it serves
 /// /status), else the check listener; a wildcard address is reached on loopback.
-fn self_url_from_config(path: &Path) -> Result<String, String> {
-    let config = crate::config::Config::load(Some(path), &crate::config::Overrides::default())
-        .map_err(|e| e.to_string())?;
+fn self_url_from_config(config: &crate::config::Config) -> Result<String, String> {
     let listen = &config.listen;
     if listen.metrics.is_some() && listen.web_config_file.is_some() {
-        // TODO(peers): with the [peers] ca_file and credentials, fetch it over TLS.
-        return Err(format!(
-            "{}: the metrics listener uses a web config (TLS or basic auth), which recover cannot read yet: give --self URL for a listener it can read",
-            path.display()
-        ));
+        return Err(
+            "the metrics listener uses a web config (TLS or basic auth), which recover does not read: give --self URL for a listener it can read"
+                .to_owned(),
+        );
     }
     let mut addr = listen.metrics.unwrap_or(listen.check);
     if addr.ip().is_unspecified() {

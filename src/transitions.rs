@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::collectors::galera::GaleraSnapshot;
 use crate::collectors::pacemaker::PacemakerSnapshot;
+use crate::collectors::peers::PeersWatch;
 use crate::collectors::rabbitmq::RabbitSnapshot;
 use crate::config::Config;
 use crate::health::{self, Rule, Verdict};
@@ -113,6 +114,9 @@ pub struct Histories {
     pub galera: Option<UnboundedReceiver<Arc<GaleraSnapshot>>>,
     pub pacemaker: Option<UnboundedReceiver<Arc<PacemakerSnapshot>>>,
     pub rabbitmq: Option<UnboundedReceiver<Arc<RabbitSnapshot>>>,
+    /// The peers' latest answers, which the Galera verdict reads (the stale-view rule). A change
+    /// of the peers' view alone is logged with the next Galera snapshot (within a poll).
+    pub peers: Option<PeersWatch>,
 }
 
 /// Log the verdict transitions of every running collector. Each snapshot is judged at the time
@@ -121,9 +125,16 @@ pub fn spawn(config: &Config, histories: Histories) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
     if let Some(history) = histories.galera {
         let galera = config.galera.clone();
+        let peers = histories.peers.clone();
+        let max_staleness = config.peers.max_staleness();
         let judge: Judge<GaleraSnapshot> = Box::new(move |s| {
             let at = s.taken_at.unwrap_or_else(Instant::now);
-            health::galera::verdict(s, &galera, at).into()
+            let latest = peers.as_ref().map(|w| w.borrow().clone());
+            let peers = latest.as_deref().map(|snapshot| health::galera::Peers {
+                snapshot,
+                max_staleness,
+            });
+            health::galera::verdict(s, peers, &galera, at).into()
         });
         tasks.push(tokio::spawn(follow(
             history,

@@ -44,16 +44,16 @@ use common::prometheus::{shortened_rules, Prometheus, SHORT_FOR};
 use common::{path_str, repo, sandbox, Daemon, Restore};
 
 fn daemons() -> Vec<Daemon> {
-    // RabbitMQ too, so the RabbitMQ rules find their series.
-    (1..=3)
-        .map(|n| {
-            Daemon::start(&format!(
-                "{}{}",
-                common::galera_section(n, ""),
-                common::rabbitmq_section(n, "")
-            ))
-        })
-        .collect()
+    // RabbitMQ too, so the RabbitMQ rules find their series; each with the two others as
+    // [peers], so the cluster-view rules and panels find theirs.
+    let section = |n| {
+        format!(
+            "{}{}",
+            common::galera_section(n, ""),
+            common::rabbitmq_section(n, "")
+        )
+    };
+    common::galera_peer_daemons([section(1), section(2), section(3)], "")
 }
 
 /// Wait until every collector of `d` reports up (`clustercheckd_collector_up` 1), so that a

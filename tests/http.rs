@@ -545,10 +545,17 @@ fn reserved_paths_never_answer_the_galera_verdict() {
     let metrics = daemon.get("/METRICS/");
     assert_eq!(metrics.status, 200);
     assert!(metrics.body.contains("clustercheckd_galera_healthy"));
+    // /cluster without [peers]: this node alone, as JSON.
+    let cluster = daemon.get("/Cluster/");
+    assert_eq!(cluster.status, 200, "{cluster:?}");
+    assert!(
+        cluster.body.contains("\"views_agree\":true"),
+        "{}",
+        cluster.body
+    );
     // Reserved for later, or not a path a reserved endpoint serves: 404 listing the valid ones.
     for path in [
-        "/cluster",
-        "/Cluster/",
+        "/cluster/x",
         "/writer",
         "/rabbitmq/extra",
         "/galera/x",

@@ -6,9 +6,19 @@
 # The binary is target/release/clustercheckd (build it first: the demo does), or $CLUSTERCHECKD_BIN.
 # The sandbox's Pacemaker is one live node on this host, so only node1's daemon watches it (as that
 # Pacemaker node, holding the VIP): three daemons on one host would all see the VIP locally.
+# Each daemon has the two others as [peers], so /cluster and the cluster metrics work in the demo.
 
 _c_dir() { echo "$SANDBOX_DIR/clustercheckd"; }
 _c_bin() { echo "${CLUSTERCHECKD_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/target/release/clustercheckd}"; }
+
+# _c_peer_urls N: the /status URLs of the demo daemons other than node N's, as TOML strings.
+_c_peer_urls() {
+  local n=$1 p urls=()
+  for p in 1 2 3; do
+    [ "$p" = "$n" ] || urls+=("\"http://127.0.0.1:$((CHECK_PORT_BASE + p))/status\"")
+  done
+  local IFS=,; echo "${urls[*]}"
+}
 
 _c_config() {
   local n=$1 defaults
@@ -28,6 +38,9 @@ management_url = "http://127.0.0.1:$((RABBITMQ_MGMT_PORT_BASE + n))"
 amqp_port = $((RABBITMQ_AMQP_PORT_BASE + n))
 user = "$RABBITMQ_USER"
 password = "$RABBITMQ_PASSWORD"
+[peers]
+# The two other demo daemons, so /cluster shows the whole cluster (docs/runbook.md).
+urls = [$(_c_peer_urls "$n")]
 CONF
   if [ "$n" = 1 ] && command -v crm_node >/dev/null && crm_node -n >/dev/null 2>&1; then
     cat <<CONF

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 pub mod galera;
 pub mod pacemaker;
+pub mod peers;
 pub mod rabbitmq;
 pub mod writer;
 
@@ -147,6 +148,25 @@ impl Ticker {
     }
 }
 
+/// The TLS configuration every reqwest client of ours is built with (reqwest's
+/// `rustls-no-provider`: it must be handed one, or building a client panics): ring, the safe
+/// default protocol versions, and only the CA certificates given (DER) as roots — none for the
+/// loopback HTTP clients, `peers.ca_file`'s for the peers.
+pub(crate) fn http_tls(ca_certificates: &[Vec<u8>]) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for der in ca_certificates {
+        roots
+            .add(rustls_pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| e.to_string())?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 pub(crate) fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
@@ -154,6 +174,18 @@ pub(crate) fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: with reqwest's `rustls-no-provider`, a client built without a TLS config
+    /// panicked at start-up ("No rustls crypto provider is configured").
+    #[test]
+    fn clients_build_with_our_tls_config() {
+        let tls = http_tls(&[]).expect("a TLS config");
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .build()
+            .expect("a client");
+        assert!(http_tls(&[b"not DER".to_vec()]).is_err());
+    }
 
     #[tokio::test]
     async fn history_keeps_every_snapshot_while_latest_keeps_the_last() {

@@ -37,6 +37,7 @@ mod log;
 pub mod mycnf;
 pub mod optfile;
 mod pacemaker;
+mod peers;
 mod rabbitmq;
 mod secret;
 mod vip;
@@ -52,6 +53,7 @@ pub use listen::{ListenConfig, MAX_CONNECTIONS, MAX_HEADER_READ_TIMEOUT};
 pub use log::{LogConfig, LogFormat};
 pub use optfile::OptionFileError;
 pub use pacemaker::PacemakerConfig;
+pub use peers::{PeerCredentials, PeersConfig, MAX_PEERS};
 pub use poll::{
     PollFloors, PollSettings, DEFAULT_STALENESS_INTERVALS, MAX_INTERVAL, MAX_STALENESS, MAX_TIMEOUT,
 };
@@ -134,6 +136,8 @@ pub struct Config {
     pub agent: AgentConfig,
     /// The single-writer lease behind `/writer` (docs/writer.md); off by default.
     pub writer: WriterConfig,
+    /// The other controllers' daemons, polled for the cluster view (`[peers]`, off by default).
+    pub peers: PeersConfig,
     /// Problems that do not stop start-up but that the operator must hear about (a credentials
     /// file readable by every user). Filled by `load`, logged by the binary once logging is set
     /// up, one line each.
@@ -195,10 +199,13 @@ impl Config {
             }
         }
         config.resolve_secrets(&mut secret_files)?;
+        let mut warnings = Vec::new();
+        config.peers.resolve(&mut secret_files, &mut warnings)?;
         secret_files.dedup_by(|a, b| a.0 == b.0);
         config.warnings = secret_files
             .iter()
             .filter_map(|(path, key)| secret::exposed_to_others(path, key))
+            .chain(warnings)
             .collect();
         Ok(config)
     }
@@ -235,7 +242,8 @@ impl Config {
         self.vip.validate(self.pacemaker.enabled)?;
         self.rabbitmq.validate()?;
         self.drain.validate()?;
-        self.writer.validate(self.galera.enabled)
+        self.writer.validate(self.galera.enabled)?;
+        self.peers.validate()
     }
 
     /// Read every secret once, for the enabled sections only (a node without RabbitMQ need not
@@ -582,7 +590,7 @@ mod tests {
     }
 
     /// A config with one unknown key per section, and the key that must be named.
-    const UNKNOWN_KEY_CASES: [(&str, &str); 10] = [
+    const UNKNOWN_KEY_CASES: [(&str, &str); 11] = [
         ("[agent]\nweigth = 50\n", "weigth"),
         ("[writer]\nleas = \"5s\"\n", "leas"),
         ("nodename = \"x\"\n", "nodename"),
@@ -592,6 +600,7 @@ mod tests {
         ("[rabbitmq]\ntimout = \"1s\"\n", "timout"),
         ("[pacemaker]\nmax_stalenes = \"1m\"\n", "max_stalenes"),
         ("[vip]\nenable = true\n", "enable"),
+        ("[peers]\nca_fle = \"x\"\n", "ca_fle"),
         (
             "[[vip.vips]]\nresource = \"vip\"\nadress = \"192.0.2.1\"\n",
             "adress",
@@ -714,6 +723,10 @@ mod tests {
             "margin",
             "renew_interval",
             "handover_gap",
+            "urls",
+            "ca_file",
+            "username",
+            "password_file",
         ] {
             assert!(
                 text.contains(&format!("{key} =")),

@@ -28,12 +28,11 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::time::Instant;
 
 use super::galera::{self, Reason};
 use super::Rule;
 use crate::collectors::galera::GaleraSnapshot;
-use crate::config::{AgentConfig, AgentRole, GaleraConfig, MIN_AGENT_WEIGHT};
+use crate::config::{AgentConfig, AgentRole, MIN_AGENT_WEIGHT};
 
 /// The longest description sent after `#`: it is shown on HAProxy's stats page, and a check
 /// buffer has room for far more, but nobody reads a longer one there.
@@ -112,17 +111,15 @@ fn description(reason: &str) -> String {
     text
 }
 
-/// The reply to one agent connection. Pure: the caller passes `now` and whether this agent's
-/// last word to this source was `maint` or `drain` (`withdrawn`), and records the reply
-/// ([`Withdrawn::record`]).
+/// The reply to one agent connection. Pure: the caller passes the Galera verdict of `snapshot`
+/// (the same one the HTTP check gives) and whether this agent's last word to this source was
+/// `maint` or `drain` (`withdrawn`), and records the reply ([`Withdrawn::record`]).
 pub fn reply(
     snapshot: &GaleraSnapshot,
-    galera: &GaleraConfig,
+    verdict: galera::Verdict,
     agent: &AgentConfig,
     withdrawn: bool,
-    now: Instant,
 ) -> Reply {
-    let verdict = galera::verdict(snapshot, galera, now);
     if let Reason::MaintenanceFile(_) = verdict.rule {
         return match agent.role {
             AgentRole::Reader => Reply::Drain(verdict.reason),
@@ -209,7 +206,9 @@ mod tests {
     use super::*;
     use crate::collectors::galera::status::{GaleraStatus, LocalState, StatusRows};
     use crate::collectors::galera::Polled;
+    use crate::config::GaleraConfig;
     use std::sync::Arc;
+    use std::time::Instant;
 
     fn synced() -> GaleraStatus {
         let rows: StatusRows = crate::collectors::galera::status::tests_support::synced_rows()
@@ -262,13 +261,8 @@ mod tests {
     }
 
     fn reply_of(snapshot: &GaleraSnapshot, agent: &AgentConfig, withdrawn: bool) -> Reply {
-        reply(
-            snapshot,
-            &GaleraConfig::default(),
-            agent,
-            withdrawn,
-            Instant::now(),
-        )
+        let verdict = galera::verdict(snapshot, None, &GaleraConfig::default(), Instant::now());
+        reply(snapshot, verdict, agent, withdrawn)
     }
 
     #[test]

@@ -14,6 +14,13 @@
 //! ([`crate::collectors::galera::recovery`]) and this module only turns an active hold into a
 //! reason.
 //!
+//! With `[peers]`, the peers' member lists replace that guess where they can
+//! ([`super::cluster::stale_view`]): a node that claims to be Primary while its peers (Primary,
+//! agreeing with each other) have not listed it in two rounds in a row answers 503 "stale view";
+//! a node held after an outage whose peers list it in its own view again, as observed after it
+//! came back, answers at once instead of waiting for the hold to end. With no peer evidence
+//! (no peers, none answering, peers that disagree) the hold decides, as without peers.
+//!
 //! When mysqld does not answer and `galera.data_dir` is set, the reason also says what
 //! grastate.dat holds: after a clean shutdown the last committed seqno and safe_to_bootstrap
 //! (what an operator restarting the cluster needs), or that the seqno is -1 (still running but not
@@ -22,10 +29,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::cluster::{self, StaleView};
 use super::{freshness, Rule, Unknown};
 use crate::collectors::galera::grastate::StateFiles;
 use crate::collectors::galera::status::{ClusterStatus, GaleraStatus, LocalState, RejectQueries};
 use crate::collectors::galera::{GaleraSnapshot, PollError};
+use crate::collectors::peers::PeersSnapshot;
 use crate::config::GaleraConfig;
 
 pub type Verdict = super::Verdict<Reason>;
@@ -59,6 +68,11 @@ pub enum Reason {
         steady_for: Duration,
         /// Seen outside the Primary component since: only a new configuration releases it.
         evicted: bool,
+    },
+    /// The node claims to be Primary, but its peers (Primary, agreeing with each other) have
+    /// not listed it in their last two rounds: they moved on without it.
+    StaleView {
+        peers: Vec<String>,
     },
     NotPrimary(ClusterStatus),
     NotConnected,
@@ -209,6 +223,17 @@ impl Rule for Reason {
                 steady_needed.as_secs_f64(),
                 steady_for.as_secs_f64()
             ),
+            Reason::StaleView { peers } => {
+                let (noun, verb) = match peers.len() {
+                    1 => ("peer", "does"),
+                    _ => ("peers", "do"),
+                };
+                format!(
+                    "{NODE} is not in the cluster its peers see (stale view: {noun} {} {verb} \
+                     not list this node).",
+                    peers.join(", ")
+                )
+            }
             Reason::NotPrimary(status) => {
                 format!("{NODE} is not in the Primary component (cluster status {status}).")
             }
@@ -242,12 +267,31 @@ impl Reason {
     }
 }
 
-/// Decide from the latest snapshot. Pure: the caller supplies `now`.
-pub fn verdict(snapshot: &GaleraSnapshot, config: &GaleraConfig, now: Instant) -> Verdict {
-    Verdict::of(reason(snapshot, config, now))
+/// The peers' latest answers and how long a round counts as current (`peers.max_staleness()`),
+/// for the stale-view rule.
+#[derive(Debug, Clone, Copy)]
+pub struct Peers<'a> {
+    pub snapshot: &'a PeersSnapshot,
+    pub max_staleness: Duration,
 }
 
-fn reason(snapshot: &GaleraSnapshot, config: &GaleraConfig, now: Instant) -> Reason {
+/// Decide from the latest snapshots. Pure: the caller supplies `now`. `peers` is `None` without
+/// `[peers]`.
+pub fn verdict(
+    snapshot: &GaleraSnapshot,
+    peers: Option<Peers>,
+    config: &GaleraConfig,
+    now: Instant,
+) -> Verdict {
+    Verdict::of(reason(snapshot, peers, config, now))
+}
+
+fn reason(
+    snapshot: &GaleraSnapshot,
+    peers: Option<Peers>,
+    config: &GaleraConfig,
+    now: Instant,
+) -> Reason {
     if snapshot.maintenance_file {
         return Reason::MaintenanceFile(config.maintenance_file.clone());
     }
@@ -271,7 +315,35 @@ fn reason(snapshot: &GaleraSnapshot, config: &GaleraConfig, now: Instant) -> Rea
             }
         }
     };
-    if let Some(hold) = &snapshot.hold {
+    // Only a node that believes it is in the Primary component can be stale; any other state
+    // has its own, more precise reason below.
+    let peer_view = match peers {
+        Some(p) if status.cluster_status == ClusterStatus::Primary => cluster::stale_view(
+            p.snapshot,
+            &status.gcomm_uuid,
+            &status.cluster_state_uuid,
+            p.max_staleness,
+            now,
+        ),
+        _ => StaleView::Unknown,
+    };
+    if let StaleView::Excluded { by } = peer_view {
+        return Reason::StaleView { peers: by };
+    }
+    // The peers list it in its own view, as they saw it after it came back: it is a member, so
+    // the hold has nothing left to guess.
+    let listed_since_hold = |since: Instant| match &peer_view {
+        StaleView::Listed {
+            conf_id,
+            observed_at: Some(observed_at),
+        } => *conf_id == status.cluster_conf_id && *observed_at > since,
+        _ => false,
+    };
+    if let Some(hold) = snapshot
+        .hold
+        .as_ref()
+        .filter(|h| !listed_since_hold(h.since))
+    {
         return Reason::Recovering {
             outage: hold.outage,
             conf_id_before: hold.conf_id_before,
@@ -365,13 +437,13 @@ mod tests {
 
     fn reason_of(status: GaleraStatus, config: &GaleraConfig) -> Reason {
         let now = Instant::now();
-        verdict(&snapshot(status, now), config, now).rule
+        verdict(&snapshot(status, now), None, config, now).rule
     }
 
     #[test]
     fn synced_primary_is_healthy() {
         let now = Instant::now();
-        let v = verdict(&snapshot(synced(), now), &config(), now);
+        let v = verdict(&snapshot(synced(), now), None, &config(), now);
         assert!(v.healthy);
         assert_eq!(v.reason, "Galera cluster node is synced.");
     }
@@ -471,7 +543,7 @@ mod tests {
         let now = Instant::now();
         let mut snap = snapshot(synced(), now);
         snap.maintenance_file = true;
-        let v = verdict(&snap, &config(), now);
+        let v = verdict(&snap, None, &config(), now);
         assert!(!v.healthy);
         assert_eq!(
             v.rule.percona(),
@@ -483,11 +555,11 @@ mod tests {
     fn stale_snapshot_is_unknown() {
         let then = Instant::now();
         let snap = snapshot(synced(), then);
-        let v = verdict(&snap, &config(), then + Duration::from_secs(4));
+        let v = verdict(&snap, None, &config(), then + Duration::from_secs(4));
         assert!(!v.healthy);
         assert!(matches!(v.rule, Reason::Stale { .. }));
         // Within max_staleness (3 x 1 s) the same snapshot still counts.
-        assert!(verdict(&snap, &config(), then + Duration::from_secs(2)).healthy);
+        assert!(verdict(&snap, None, &config(), then + Duration::from_secs(2)).healthy);
     }
 
     #[test]
@@ -496,7 +568,7 @@ mod tests {
         let mut snap = snapshot(synced(), now);
         snap.outcome = Err(PollError::Unreachable("Connection refused".into()));
         snap.unreachable_since = now - Duration::from_millis(4200);
-        let v = verdict(&snap, &config(), now);
+        let v = verdict(&snap, None, &config(), now);
         assert_eq!(
             v.reason,
             "Galera cluster node state unknown: database unreachable for 4.2 s (Connection refused)."
@@ -504,7 +576,7 @@ mod tests {
         snap.outcome = Err(PollError::AuthenticationFailed(
             "Access denied for user 'x'".into(),
         ));
-        let v = verdict(&snap, &config(), now);
+        let v = verdict(&snap, None, &config(), now);
         assert!(v.reason.contains("authentication failed"), "{}", v.reason);
     }
 
@@ -522,7 +594,7 @@ mod tests {
             grastate: stopped.clone(),
             gvwstate: Ok(None),
         }));
-        let v = verdict(&snap, &config(), now);
+        let v = verdict(&snap, None, &config(), now);
         assert!(!v.healthy);
         assert_eq!(
             v.reason,
@@ -542,7 +614,7 @@ mod tests {
             grastate: running,
             gvwstate: Ok(None),
         }));
-        let v = verdict(&snap, &config(), now);
+        let v = verdict(&snap, None, &config(), now);
         assert!(
             v.reason
                 .contains("grastate.dat seqno -1: mysqld still running or not shut down cleanly")
@@ -557,7 +629,7 @@ mod tests {
             )),
             gvwstate: Ok(None),
         }));
-        let v = verdict(&snap, &config(), now);
+        let v = verdict(&snap, None, &config(), now);
         assert!(
             v.reason
                 .ends_with("; grastate.dat: cannot read: Permission denied (os error 13)."),
@@ -571,7 +643,7 @@ mod tests {
             grastate: stopped,
             gvwstate: Ok(None),
         }));
-        let v = verdict(&snap, &config(), now);
+        let v = verdict(&snap, None, &config(), now);
         assert!(!v.reason.contains("seqno"), "{}", v.reason);
     }
 
@@ -599,7 +671,7 @@ mod tests {
             steady_since: Some(now - Duration::from_secs(1)),
             evicted: false,
         });
-        let v = verdict(&snap, &config(), now);
+        let v = verdict(&snap, None, &config(), now);
         assert!(!v.healthy);
         assert_eq!(
             v.reason,
@@ -611,7 +683,7 @@ mod tests {
             hold.evicted = true;
             hold.steady_since = None;
         }
-        let v = verdict(&snap, &config(), now);
+        let v = verdict(&snap, None, &config(), now);
         assert!(!v.healthy);
         assert!(
             v.reason.contains("has left the Primary component since")
@@ -620,5 +692,106 @@ mod tests {
             "{}",
             v.reason
         );
+    }
+
+    /// A peer round as the sandbox's node1 and node2 would answer it about this node (the
+    /// synced rows' gcomm UUID), in view `conf_id`, listing this node or not.
+    fn peers_round(
+        at: Instant,
+        conf_id: u64,
+        lists_me: bool,
+    ) -> Arc<crate::collectors::peers::Round> {
+        use crate::health::cluster::tests::{answer, report, round};
+        let me = synced();
+        let peer = |name: &str| {
+            let mut g = report(name, conf_id, &["node1", "node2"]);
+            g.cluster_state_uuid = Some(me.cluster_state_uuid.clone());
+            if lists_me {
+                if let Some(members) = &mut g.members {
+                    members.push(crate::collectors::peers::PeerMember {
+                        name: "node3".into(),
+                        uuid: me.gcomm_uuid.clone(),
+                    });
+                }
+            }
+            g
+        };
+        round(
+            at,
+            vec![
+                answer("http://n1/status", at, Ok(peer("node1"))),
+                answer("http://n2/status", at, Ok(peer("node2"))),
+            ],
+        )
+    }
+
+    fn peers_of(snapshot: &PeersSnapshot) -> Option<Peers<'_>> {
+        Some(Peers {
+            snapshot,
+            max_staleness: Duration::from_secs(6),
+        })
+    }
+
+    #[test]
+    fn peers_that_exclude_it_twice_make_a_primary_node_stale() {
+        use crate::health::cluster::tests::snapshot as peers_snapshot;
+        let now = Instant::now();
+        let snap = snapshot(synced(), now);
+        let out = peers_round(now, 4, false);
+        let twice = peers_snapshot(out.clone(), Some(out.clone()));
+        let v = verdict(&snap, peers_of(&twice), &config(), now);
+        assert!(!v.healthy);
+        assert_eq!(
+            v.reason,
+            "Galera cluster node is not in the cluster its peers see (stale view: peers node1, \
+             node2 do not list this node)."
+        );
+        assert_eq!(
+            v.rule.percona(),
+            "Percona XtraDB Cluster Node is not synced or non-PRIM. \r\n"
+        );
+        // Once is not enough (a peer caught mid view change).
+        let once = peers_snapshot(out.clone(), Some(peers_round(now, 3, true)));
+        assert!(verdict(&snap, peers_of(&once), &config(), now).healthy);
+        // A node outside the Primary component says so, not "stale view".
+        let mut s = synced();
+        s.cluster_status = ClusterStatus::NonPrimary;
+        let v = verdict(&snapshot(s, now), peers_of(&twice), &config(), now);
+        assert!(matches!(v.rule, Reason::NotPrimary(_)), "{:?}", v.rule);
+        // Without peers, nothing changes.
+        assert!(verdict(&snap, None, &config(), now).healthy);
+    }
+
+    #[test]
+    fn peers_listing_it_again_release_the_hold_at_once() {
+        use crate::health::cluster::tests::snapshot as peers_snapshot;
+        let now = Instant::now();
+        let mut snap = snapshot(synced(), now);
+        let since = now - Duration::from_secs(2);
+        snap.hold = Some(crate::collectors::galera::recovery::Hold {
+            since,
+            outage: Duration::from_secs(20),
+            conf_id_before: 2,
+            steady_needed: Duration::from_millis(5750),
+            steady_since: None,
+            evicted: true,
+        });
+        // Listed in its own view (conf_id 3), seen after it came back: healthy now.
+        let back = peers_snapshot(peers_round(now, 3, true), Some(peers_round(now, 2, false)));
+        let v = verdict(&snap, peers_of(&back), &config(), now);
+        assert!(v.healthy, "{}", v.reason);
+        // Seen before it came back: no evidence about now, the hold decides.
+        let before = since - Duration::from_millis(1);
+        let old = peers_snapshot(peers_round(before, 3, true), None);
+        let v = verdict(&snap, peers_of(&old), &config(), now);
+        assert!(matches!(v.rule, Reason::Recovering { .. }), "{:?}", v.rule);
+        // Listed in another view than its own: the hold decides.
+        let other = peers_snapshot(peers_round(now, 5, true), None);
+        let v = verdict(&snap, peers_of(&other), &config(), now);
+        assert!(matches!(v.rule, Reason::Recovering { .. }), "{:?}", v.rule);
+        // No peer answers: the hold decides.
+        let none = peers_snapshot(crate::health::cluster::tests::round(now, vec![]), None);
+        let v = verdict(&snap, peers_of(&none), &config(), now);
+        assert!(matches!(v.rule, Reason::Recovering { .. }), "{:?}", v.rule);
     }
 }

@@ -6,6 +6,7 @@
 //! says. Every subsystem first asks [`freshness`] whether its snapshot can be trusted at all.
 
 pub mod agent;
+pub mod cluster;
 pub mod galera;
 pub mod pacemaker;
 pub mod rabbitmq;

@@ -40,12 +40,12 @@ pub fn answer(state: &AppState, source: IpAddr) -> Reply {
                 .agent_withdrawn
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
+            let verdict = state.galera_verdict(&snapshot, Instant::now());
             let reply = agent::reply(
                 &snapshot,
-                &state.config.galera,
+                verdict,
                 &state.config.agent,
                 withdrawn.contains(source),
-                Instant::now(),
             );
             withdrawn.record(source, &reply);
             reply

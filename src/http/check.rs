@@ -64,7 +64,7 @@ pub async fn galera(State(state): State<AppState>) -> Response {
     };
     let snapshot = galera.borrow().clone();
     let config = &state.config.galera;
-    let verdict = health::galera::verdict(&snapshot, config, Instant::now());
+    let verdict = state.galera_verdict(&snapshot, Instant::now());
     CheckCounts::count_in(&state.check_counts.galera, verdict.healthy);
     let body = match config.compat {
         Compat::Native => format!("{}\n", verdict.reason),
@@ -91,7 +91,7 @@ pub(super) fn writer_verdict(
     galera: &crate::collectors::galera::GaleraSnapshot,
     now: Instant,
 ) -> health::writer::Verdict {
-    let galera = health::galera::verdict(galera, &state.config.galera, now);
+    let galera = state.galera_verdict(galera, now);
     health::writer::verdict(
         writer,
         (galera.healthy, &galera.reason),

@@ -32,17 +32,20 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::collectors::galera::GaleraWatch;
+use crate::collectors::galera::{GaleraSnapshot, GaleraWatch};
 use crate::collectors::pacemaker::PacemakerWatch;
+use crate::collectors::peers::PeersWatch;
 use crate::collectors::rabbitmq::RabbitWatch;
 use crate::collectors::writer::WriterWatch;
 use crate::config::Config;
+use crate::health;
 pub use paths::Pages;
 use paths::{Page, Route};
 
 pub mod activation;
 pub mod agent;
 mod check;
+mod cluster;
 mod pages;
 pub mod paths;
 mod status;
@@ -61,6 +64,8 @@ pub struct Inner {
     pub rabbitmq: Option<RabbitWatch>,
     /// The writer lease (`[writer]`); `/writer` also reads `galera`.
     pub writer: Option<WriterWatch>,
+    /// The peers' latest answers (`[peers]`): /cluster, and the Galera check's stale-view rule.
+    pub peers: Option<PeersWatch>,
     pub started: Instant,
     pub started_wall: std::time::SystemTime,
     pub check_counts: CheckCounts,
@@ -86,6 +91,24 @@ pub struct Watches {
     pub pacemaker: Option<PacemakerWatch>,
     pub rabbitmq: Option<RabbitWatch>,
     pub writer: Option<WriterWatch>,
+    pub peers: Option<PeersWatch>,
+}
+
+impl Inner {
+    /// The Galera verdict, as every check and page gives it: with the peers' latest answers
+    /// when `[peers]` is configured.
+    pub fn galera_verdict(
+        &self,
+        snapshot: &GaleraSnapshot,
+        now: Instant,
+    ) -> health::galera::Verdict {
+        let peers = self.peers.as_ref().map(|w| w.borrow().clone());
+        let peers = peers.as_deref().map(|snapshot| health::galera::Peers {
+            snapshot,
+            max_staleness: self.config.peers.max_staleness(),
+        });
+        health::galera::verdict(snapshot, peers, &self.config.galera, now)
+    }
 }
 
 impl AppState {
@@ -96,6 +119,7 @@ impl AppState {
             pacemaker: watches.pacemaker,
             rabbitmq: watches.rabbitmq,
             writer: watches.writer,
+            peers: watches.peers,
             started: Instant::now(),
             started_wall: std::time::SystemTime::now(),
             check_counts: CheckCounts::default(),
@@ -156,6 +180,7 @@ async fn dispatch(state: AppState, pages: Pages, method: &Method, path: &str) ->
         Route::Page(Page::Metrics) => pages::exposition(State(state)).await,
         Route::Page(Page::Status) => pages::status_page(State(state)).await.into_response(),
         Route::Page(Page::Ui) => ui::page(State(state)).await.into_response(),
+        Route::Page(Page::Cluster) => pages::cluster_page(State(state)).await.into_response(),
         Route::Moved(page, address) => paths::moved(page, address),
         Route::PageMethodNotAllowed => paths::method_not_allowed(),
         Route::NotFound => paths::not_found(path, pages),

@@ -1,4 +1,5 @@
-//! Pages for Prometheus and people: /metrics, /status and /ui, rendered from the latest snapshots.
+//! Pages for Prometheus and people: /metrics, /status, /cluster and /ui, rendered from the
+//! latest snapshots.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -10,7 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
 
-use super::{status, ui, AppState};
+use super::{cluster, status, ui, AppState};
 use crate::metrics::{self, Scrape};
 
 pub fn routes() -> Router<AppState> {
@@ -18,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(exposition))
         .route("/status", get(status_page))
         .route("/ui", get(ui::page))
+        .route("/cluster", get(cluster_page))
 }
 
 pub(super) async fn exposition(State(state): State<AppState>) -> Response {
@@ -25,6 +27,7 @@ pub(super) async fn exposition(State(state): State<AppState>) -> Response {
     let pacemaker = state.pacemaker.as_ref().map(|w| w.borrow().clone());
     let rabbitmq = state.rabbitmq.as_ref().map(|w| w.borrow().clone());
     let writer = state.writer.as_ref().map(|w| w.borrow().clone());
+    let peers = state.peers.as_ref().map(|w| w.borrow().clone());
     let check_counts = state
         .check_counts
         .all()
@@ -44,6 +47,7 @@ pub(super) async fn exposition(State(state): State<AppState>) -> Response {
         pacemaker: pacemaker.as_deref(),
         rabbitmq: rabbitmq.as_deref(),
         writer: writer.as_deref(),
+        peers: peers.as_deref(),
         check_counts,
         agent_counts: state
             .agent_counts
@@ -62,4 +66,8 @@ pub(super) async fn exposition(State(state): State<AppState>) -> Response {
 
 pub(super) async fn status_page(State(state): State<AppState>) -> Json<Value> {
     Json(status::document(&state, Instant::now()))
+}
+
+pub(super) async fn cluster_page(State(state): State<AppState>) -> Json<Value> {
+    Json(cluster::document(&state, Instant::now()))
 }

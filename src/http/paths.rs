@@ -28,6 +28,8 @@ pub enum Page {
     Status,
     Metrics,
     Ui,
+    /// The cluster as this daemon and its peers see it (`[peers]`).
+    Cluster,
 }
 
 impl Page {
@@ -36,6 +38,7 @@ impl Page {
             Page::Status => "/status",
             Page::Metrics => "/metrics",
             Page::Ui => "/ui",
+            Page::Cluster => "/cluster",
         }
     }
 }
@@ -60,8 +63,8 @@ pub enum Route {
     NotFound,
 }
 
-/// First path segments that never fall back to the Galera check. `cluster` is reserved for an
-/// endpoint to come, so configs written today do not change meaning later.
+/// First path segments that never fall back to the Galera check (so a typo in HAProxy's check
+/// path is a 404, not a silent Galera check).
 pub const RESERVED: [&str; 9] = [
     "galera",
     "rabbitmq",
@@ -107,6 +110,7 @@ pub fn route(method: &Method, path: &str, pages: Pages) -> Route {
         ("status", _) => page(Page::Status),
         ("metrics", _) => page(Page::Metrics),
         ("ui", _) => page(Page::Ui),
+        ("cluster", _) => page(Page::Cluster),
         _ => Route::NotFound,
     }
 }
@@ -114,9 +118,10 @@ pub fn route(method: &Method, path: &str, pages: Pages) -> Route {
 /// 404 with the list of valid paths, so whoever wrote the check sees what they meant.
 pub fn not_found(path: &str, pages: Pages) -> Response {
     let pages_line = match pages {
-        Pages::Here => "  /status, /metrics, /ui       JSON status, Prometheus metrics, a page for people\n".to_owned(),
+        Pages::Here => "  /status, /metrics, /ui       JSON status, Prometheus metrics, a page for people\n\
+                        \x20 /cluster                     JSON: every node as its daemon sees it ([peers])\n".to_owned(),
         Pages::MovedTo(address) => format!(
-            "  /status, /metrics, /ui       on the metrics listener http://{address} (listen.metrics)\n"
+            "  /status, /metrics, /ui, /cluster   on the metrics listener http://{address} (listen.metrics)\n"
         ),
     };
     let body = format!(
@@ -174,9 +179,11 @@ mod tests {
         assert_eq!(get("/pacemaker/"), Route::Pacemaker);
         assert_eq!(get("/Status"), Route::Page(Page::Status));
         assert_eq!(get("/metrics/x"), Route::NotFound);
-        assert_eq!(get("/cluster"), Route::NotFound);
         assert_eq!(get("/Writer/"), Route::Writer);
         assert_eq!(get("/writer/x"), Route::NotFound);
+        assert_eq!(get("/cluster"), Route::Page(Page::Cluster));
+        assert_eq!(get("/Cluster/"), Route::Page(Page::Cluster));
+        assert_eq!(get("/cluster/x"), Route::NotFound);
         assert_eq!(get("/galera/x"), Route::NotFound);
         assert_eq!(
             route(&Method::OPTIONS, "/metrics", Pages::Here),

@@ -75,7 +75,7 @@ fn writer_status(
 
 fn galera_status(snapshot: &galera::GaleraSnapshot, state: &AppState, now: Instant) -> Value {
     let config = &state.config.galera;
-    let verdict = health::galera::verdict(snapshot, config, now);
+    let verdict = state.galera_verdict(snapshot, now);
     let mut section = json!({
         "healthy": verdict.healthy,
         "reason": verdict.reason,

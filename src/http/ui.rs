@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::response::Html;
 use serde_json::Value;
 
-use super::status;
 use super::AppState;
+use super::{cluster, status};
 
 /// How often the page reloads itself.
 const REFRESH_SECONDS: u32 = 2;
@@ -91,10 +91,23 @@ const KEY_FIGURES: &[Card] = &[
 ];
 
 pub async fn page(State(state): State<AppState>) -> Html<String> {
-    Html(render(&status::document(&state, Instant::now())))
+    let now = Instant::now();
+    let status = status::document(&state, now);
+    // The cluster section only with `[peers]`: without them it would be this node alone.
+    let cluster = state
+        .peers
+        .is_some()
+        .then(|| cluster::document(&state, now));
+    Html(render_with(&status, cluster.as_ref()))
 }
 
-pub fn render(status: &Value) -> String {
+#[cfg(test)]
+fn render(status: &Value) -> String {
+    render_with(status, None)
+}
+
+/// The page: one card per /status section, then the /cluster document as a table of nodes.
+pub fn render_with(status: &Value, cluster: Option<&Value>) -> String {
     let node = status["node_name"].as_str().unwrap_or("?");
     let mut html = String::with_capacity(4096);
     let _ = write!(
@@ -147,8 +160,88 @@ pub fn render(status: &Value) -> String {
         }
         html.push_str("</table></section>");
     }
-    html.push_str("<p class=\"meta\">Details: <a href=\"/status\">/status</a> (JSON), <a href=\"/metrics\">/metrics</a></p></body></html>\n");
+    if let Some(cluster) = cluster {
+        render_cluster(&mut html, cluster);
+    }
+    html.push_str("<p class=\"meta\">Details: <a href=\"/status\">/status</a> (JSON), <a href=\"/cluster\">/cluster</a>, <a href=\"/metrics\">/metrics</a></p></body></html>\n");
     html
+}
+
+/// The cluster card: whether the views agree, the writer, unreachable peers, and one row per
+/// node with its verdict as its own daemon gives it.
+fn render_cluster(html: &mut String, cluster: &Value) {
+    let list = |key: &str| {
+        cluster[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let agree = cluster["views_agree"].as_bool().unwrap_or(false);
+    let (unreachable, stale) = (list("unreachable_peers"), list("stale_nodes"));
+    let class = if agree && unreachable.is_empty() && stale.is_empty() {
+        "ok"
+    } else {
+        "bad"
+    };
+    let verdict = if agree {
+        "views agree"
+    } else {
+        "views disagree"
+    };
+    let mut summary = vec![format!(
+        "writer: {}",
+        cluster["writer"].as_str().unwrap_or("none claimed")
+    )];
+    if !unreachable.is_empty() {
+        summary.push(format!("unreachable peers: {unreachable}"));
+    }
+    if !stale.is_empty() {
+        summary.push(format!("stale: {stale}"));
+    }
+    let _ = write!(
+        html,
+        "<section class=\"{class}\" id=\"cluster\"><h2>Cluster <span class=\"verdict\">{verdict}</span></h2>\
+         <p class=\"reason\">{}</p><table><tr><th>node</th><th>verdict</th><th>state</th>\
+         <th>view (conf_id, size)</th><th>last committed</th><th>reason</th></tr>",
+        escape(&summary.join("; "))
+    );
+    for node in cluster["nodes"].as_array().into_iter().flatten() {
+        let mut name = node["name"].as_str().unwrap_or("?").to_owned();
+        if node["self"] == true {
+            name.push_str(" (this node)");
+        }
+        let verdict = match (node["reachable"].as_bool(), node["healthy"].as_bool()) {
+            (Some(false), _) => "unreachable",
+            (_, Some(true)) => "healthy",
+            _ => "unhealthy",
+        };
+        let view = format!(
+            "{} {}, {}",
+            node["cluster_status"].as_str().unwrap_or("-"),
+            display(&node["conf_id"]),
+            display(&node["cluster_size"])
+        );
+        let reason = node["reason"]
+            .as_str()
+            .or_else(|| node["error"].as_str())
+            .unwrap_or("");
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&name),
+            verdict,
+            escape(node["state"].as_str().unwrap_or("-")),
+            escape(&view),
+            escape(&display(&node["last_committed"])),
+            escape(reason)
+        );
+    }
+    html.push_str("</table></section>");
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;background:#fafafa;color:#222}\
@@ -218,6 +311,34 @@ mod tests {
         assert!(!html.contains("wsrep"), "nested details stay in /status");
         assert!(html.contains("http-equiv=\"refresh\""));
         assert!(!html.contains("src=\"http"), "no external assets");
+    }
+
+    #[test]
+    fn the_cluster_card_lists_every_node_and_escapes_them() {
+        let html = render_with(
+            &json!({"node_name": "c1"}),
+            Some(&json!({
+                "views_agree": false, "writer": null, "stale_nodes": ["node3"],
+                "unreachable_peers": ["http://10.0.0.13:9200/status"],
+                "nodes": [
+                    {"name": "node1", "self": true, "reachable": true, "healthy": true,
+                     "state": "Synced", "cluster_status": "Primary", "conf_id": 6,
+                     "cluster_size": 2, "last_committed": 12, "reason": "synced <b>"},
+                    {"name": "http://10.0.0.13:9200/status", "self": false, "reachable": false,
+                     "error": "no answer within 1.0 s"}
+                ]
+            })),
+        );
+        assert!(
+            html.contains("<section class=\"bad\" id=\"cluster\">"),
+            "{html}"
+        );
+        assert!(html.contains("views disagree"));
+        assert!(html.contains("node1 (this node)"));
+        assert!(html.contains("Primary 6, 2"));
+        assert!(html.contains("synced &lt;b&gt;"));
+        assert!(html.contains("<td>unreachable</td>"));
+        assert!(html.contains("stale: node3"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::Exposition;
 use crate::collectors::galera::status::{ClusterStatus, LocalState, RejectQueries};
 use crate::collectors::galera::GaleraSnapshot;
 use crate::config::GaleraConfig;
-use crate::health::galera::Verdict;
+use crate::health::galera::{Reason, Verdict};
 
 pub fn render(
     e: &mut Exposition,
@@ -34,6 +34,13 @@ pub fn render(
         "1 while the node is held unhealthy after an outage longer than evs.suspect_timeout.",
         &[],
         snapshot.hold.is_some(),
+    );
+    e.flag(
+        "galera_stale_view",
+        "1 while the check fails because the peers (Primary, agreeing) have not listed this node \
+         in their last two rounds ([peers]); always 0 without peers.",
+        &[],
+        matches!(verdict.rule, Reason::StaleView { .. }),
     );
     let ended = snapshot.holds_ended;
     for (by, count) in [
@@ -282,6 +289,7 @@ mod tests {
         let config = GaleraConfig::default();
         let verdict = verdict(
             snapshot,
+            None,
             &config,
             snapshot.taken_at.unwrap_or_else(Instant::now),
         );

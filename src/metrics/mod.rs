@@ -10,6 +10,7 @@
 //! [`pacemaker`], [`vip`], [`rabbitmq`]); [`render`] assembles the whole page. Every series is
 //! documented in docs/metrics.md.
 
+pub mod cluster;
 pub mod galera;
 pub mod pacemaker;
 pub mod rabbitmq;
@@ -24,6 +25,7 @@ use prometheus::{Encoder, TextEncoder};
 
 use crate::collectors::galera::GaleraSnapshot;
 use crate::collectors::pacemaker::PacemakerSnapshot;
+use crate::collectors::peers::PeersSnapshot;
 use crate::collectors::rabbitmq::RabbitSnapshot;
 use crate::collectors::writer::WriterSnapshot;
 use crate::collectors::CollectorStats;
@@ -39,6 +41,8 @@ pub struct Scrape<'a> {
     pub rabbitmq: Option<&'a RabbitSnapshot>,
     /// The writer lease; rendered only together with the Galera snapshot (its verdict needs it).
     pub writer: Option<&'a WriterSnapshot>,
+    /// The peers' latest answers; `None` without `[peers]`.
+    pub peers: Option<&'a PeersSnapshot>,
     /// Answered checks per check name: [200, 503].
     pub check_counts: Vec<(&'static str, [u64; 2])>,
     /// Agent replies by kind, in [`health::agent::Reply::KINDS`] order.
@@ -68,9 +72,31 @@ pub fn render(scrape: &Scrape) -> String {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0),
     );
+    let peers = scrape.peers.map(|snapshot| health::galera::Peers {
+        snapshot,
+        max_staleness: config.peers.max_staleness(),
+    });
+    let mut local = None;
+    let mut galera_verdict = None;
     if let Some(snapshot) = scrape.galera {
-        let verdict = health::galera::verdict(snapshot, &config.galera, now);
+        let verdict = health::galera::verdict(snapshot, peers, &config.galera, now);
         galera::render(&mut e, snapshot, &config.galera, &verdict);
+        local = Some(health::cluster::local_report(
+            snapshot,
+            verdict.healthy,
+            &verdict.reason,
+            now,
+        ));
+        galera_verdict = Some(verdict);
+    }
+    if let Some(snapshot) = scrape.peers {
+        let view = health::cluster::view(
+            local.as_ref(),
+            Some(snapshot),
+            config.peers.max_staleness(),
+            now,
+        );
+        cluster::render(&mut e, snapshot, &view);
     }
     if let Some(snapshot) = scrape.pacemaker {
         let verdict = health::pacemaker::verdict(snapshot, &config.pacemaker, now);
@@ -85,8 +111,7 @@ pub fn render(scrape: &Scrape) -> String {
         let verdict = health::rabbitmq::verdict(snapshot, &config.rabbitmq, now);
         rabbitmq::render(&mut e, snapshot, &config.rabbitmq, &verdict);
     }
-    if let (Some(snapshot), Some(galera)) = (scrape.writer, scrape.galera) {
-        let galera = health::galera::verdict(galera, &config.galera, now);
+    if let (Some(snapshot), Some(galera)) = (scrape.writer, &galera_verdict) {
         let verdict = health::writer::verdict(
             snapshot,
             (galera.healthy, &galera.reason),

@@ -11,6 +11,7 @@
 pub mod fault_matrix;
 pub mod haproxy;
 pub mod haproxy_httpchk;
+pub mod pki;
 pub mod prometheus;
 
 use std::collections::HashMap;
@@ -552,6 +553,54 @@ pub fn closed_port() -> ClosedPort {
         port,
         _socket: socket,
     }
+}
+
+/// A port on 127.0.0.1 that nobody else gets while the guard lives, yet a daemon can bind: a
+/// socket bound with SO_REUSEADDR that never listens (Linux lets another SO_REUSEADDR socket,
+/// such as the daemon's listener, bind the same address as long as neither listens yet). For
+/// configs that must name each other's ports before the daemons start, such as `[peers]`.
+pub struct ReservedPort {
+    pub port: u16,
+    _socket: socket2::Socket,
+}
+
+pub fn reserved_port() -> ReservedPort {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a TCP socket");
+    socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind 127.0.0.1:0");
+    let port = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .expect("the bound port");
+    ReservedPort {
+        port,
+        _socket: socket,
+    }
+}
+
+/// Three daemons, one per sandbox Galera node (`sections[i]` is node i+1's `[galera]` section),
+/// each with the two others as `[peers]` (plain HTTP on 127.0.0.1, ports reserved before any of
+/// them starts). `peers_extra` lines go into the `[peers]` section.
+pub fn galera_peer_daemons(sections: [String; 3], peers_extra: &str) -> Vec<Daemon> {
+    let ports: Vec<ReservedPort> = (0..3).map(|_| reserved_port()).collect();
+    let url = |i: usize| format!("\"http://127.0.0.1:{}/status\"", ports[i].port);
+    sections
+        .iter()
+        .enumerate()
+        .map(|(i, section)| {
+            let others: Vec<String> = (0..3).filter(|j| *j != i).map(url).collect();
+            Daemon::start(&format!(
+                "[listen]\ncheck = \"127.0.0.1:{}\"\n{section}\n[peers]\nurls = [{}]\n{peers_extra}\n",
+                ports[i].port,
+                others.join(", ")
+            ))
+        })
+        .collect()
 }
 
 pub fn galera_section(n: u8, extra: &str) -> String {

@@ -64,8 +64,8 @@ const SESSION_SETUP: &str = "SET SESSION wsrep_sync_wait = 0";
 /// At most this many result sets are read from STATUS_QUERY (it has two).
 const MAX_RESULT_SETS: usize = 4;
 
-const MEMBERS_QUERY: &str =
-    "SELECT node_name, node_incoming_address FROM mysql.wsrep_cluster_members ORDER BY node_name";
+const MEMBERS_QUERY: &str = "SELECT node_name, node_incoming_address, node_uuid \
+     FROM mysql.wsrep_cluster_members ORDER BY node_name";
 
 /// MySQL error codes meaning "these credentials are not accepted".
 const AUTH_ERROR_CODES: [u16; 3] = [1044, 1045, 1698];
@@ -160,6 +160,9 @@ fn classify(error: mysql_async::Error) -> PollError {
 pub struct Member {
     pub name: String,
     pub address: String,
+    /// The member's group identity (its wsrep_gcomm_uuid): what the stale-view rule of its
+    /// peers looks for.
+    pub uuid: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -551,11 +554,7 @@ impl Poller {
         let members = if self.members_readable {
             match conn.query::<Row, _>(MEMBERS_QUERY).await {
                 Ok(rows) => Some(Members {
-                    nodes: rows
-                        .into_iter()
-                        .filter_map(name_value)
-                        .map(|(name, address)| Member { name, address })
-                        .collect(),
+                    nodes: rows.into_iter().filter_map(member).collect(),
                     stale: status.cluster_status != ClusterStatus::Primary,
                 }),
                 Err(mysql_async::Error::Server(e))
@@ -703,6 +702,16 @@ async fn closed(watch: Option<&watch::ConnWatch>) -> watch::Closed {
         Some(watch) => watch.closed().await,
         None => std::future::pending().await,
     }
+}
+
+/// One row of mysql.wsrep_cluster_members; rows with NULLs are skipped rather than trusted.
+fn member(mut row: Row) -> Option<Member> {
+    let mut text = |i: usize| -> Option<String> { row.take_opt(i).and_then(Result::ok) };
+    Some(Member {
+        name: text(0)?,
+        address: text(1)?,
+        uuid: text(2)?,
+    })
 }
 
 /// Whether the server replicates with Galera: `wsrep_on` is ON (absent on a server without wsrep).

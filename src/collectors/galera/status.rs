@@ -161,6 +161,9 @@ pub struct GaleraStatus {
     pub cluster_size: Option<u64>,
     pub cluster_state_uuid: String,
     pub local_state_uuid: String,
+    /// wsrep_gcomm_uuid: this node's identity in the group (what the peers' member lists,
+    /// mysql.wsrep_cluster_members.node_uuid, name it by). Empty when not reported.
+    pub gcomm_uuid: String,
     /// Galera reports -1 (as 18446744073709551615) while the node is outside a Primary component.
     /// Read by the post-outage hold, so it may fail a poll.
     pub cluster_conf_id: u64,
@@ -312,6 +315,7 @@ impl StatusRows {
             cluster_size: self.metric("wsrep_cluster_size", count, d),
             cluster_state_uuid: self.string("wsrep_cluster_state_uuid"),
             local_state_uuid: self.string("wsrep_local_state_uuid"),
+            gcomm_uuid: self.string("wsrep_gcomm_uuid"),
             cluster_conf_id,
             local_index: self.metric("wsrep_local_index", parse_index, d),
             desync: match self.text("wsrep_desync") {
@@ -408,6 +412,7 @@ pub(crate) mod tests_support {
             ("WSREP_CLUSTER_SIZE", "3"),
             ("WSREP_CLUSTER_STATE_UUID", "3c5ba8f6-c9a4-11f0-a6b2-1f3c2a6e1b11"),
             ("WSREP_LOCAL_STATE_UUID", "3c5ba8f6-c9a4-11f0-a6b2-1f3c2a6e1b11"),
+            ("WSREP_GCOMM_UUID", "5f0b2a3e-c9a4-11f0-8a51-6b2f4d1c9e01"),
             ("WSREP_CLUSTER_CONF_ID", "3"),
             ("WSREP_LOCAL_INDEX", "0"),
             ("WSREP_DESYNC", "OFF"),

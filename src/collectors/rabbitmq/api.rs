@@ -182,6 +182,9 @@ impl Client {
             // message completed") and made a healthy node look down for a poll. Drop idle
             // connections well before the server does.
             .pool_idle_timeout(Duration::from_secs(3))
+            .tls_backend_preconfigured(
+                crate::collectors::http_tls(&[]).map_err(ApiError::Unreachable)?,
+            )
             .build()
             .map_err(|e| ApiError::Unreachable(e.to_string()))?;
         Ok(Self {
