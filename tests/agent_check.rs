@@ -268,13 +268,34 @@ fn readme_haproxy_config_is_valid() {
     let readme = std::fs::read_to_string(common::repo().join("README.md")).expect("README.md");
     let section = readme
         .split_once("### HAProxy\n")
-        .map(|(_, rest)| rest)
+        .and_then(|(_, rest)| rest.split_once("\n### "))
+        .map(|(section, _)| section)
         .expect("README has an HAProxy section");
-    let block = section
-        .split_once("```\n")
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(block, _)| block)
-        .expect("a haproxy.cfg block");
+    // The haproxy.cfg blocks are the bare fences (```), the others name their language.
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in section.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```") => current = Some(String::new()),
+            (None, fence) if fence.starts_with("```") => current = Some("other".into()),
+            (Some(block), "```") => {
+                if block != "other" {
+                    blocks.push(std::mem::take(block));
+                }
+                current = None;
+            }
+            (Some(block), text) if block != "other" => {
+                block.push_str(text);
+                block.push('\n');
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        blocks.len(),
+        2,
+        "the recommended config and the writer variant: {blocks:?}"
+    );
     for needle in [
         "option httpchk",
         "inter 250ms fastinter 250ms downinter 1s rise 2 fall 2",
@@ -284,15 +305,21 @@ fn readme_haproxy_config_is_valid() {
         "agent-check agent-port 9300 agent-inter 250ms",
         "backup",
     ] {
-        assert!(block.contains(needle), "README snippet lacks {needle:?}");
+        assert!(
+            blocks[0].contains(needle),
+            "README snippet lacks {needle:?}"
+        );
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("haproxy.cfg");
-    let socket = dir.path().join("admin.sock");
-    std::fs::write(
-        &path,
-        format!("{}{block}", common::haproxy::preamble(&socket)),
-    )
-    .expect("write config");
-    common::haproxy::check_config(&path);
+    assert!(blocks[1].contains("uri /writer") && blocks[1].contains("backup track"));
+    for block in &blocks {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("haproxy.cfg");
+        let socket = dir.path().join("admin.sock");
+        std::fs::write(
+            &path,
+            format!("{}{block}", common::haproxy::preamble(&socket)),
+        )
+        .expect("write config");
+        common::haproxy::check_config(&path);
+    }
 }
