@@ -175,6 +175,7 @@ pub fn local_report(
     snapshot: &GaleraSnapshot,
     healthy: bool,
     reason: &str,
+    writer: Option<WriterClaim>,
     now: Instant,
 ) -> PeerGalera {
     let polled = snapshot.outcome.as_ref().ok();
@@ -214,7 +215,7 @@ pub fn local_report(
             let files = snapshot.state_files.as_deref()?;
             files.grastate.as_ref().ok().map(|g| g.seqno)
         }),
-        writer: None,
+        writer,
     }
 }
 

@@ -15,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 use super::Rule;
+use crate::collectors::peers::WriterClaim;
 use crate::collectors::writer::{Role, WriterSnapshot};
 use crate::config::WriterConfig;
 
@@ -87,6 +88,20 @@ pub fn verdict(
     Verdict::of(reason(snapshot, galera, config, now))
 }
 
+/// What this node says of the writer role in /status and /cluster (peers read the same shape):
+/// whether it answers `/writer` with 200 now, and whom its last read of the lease names.
+pub fn claim(snapshot: &WriterSnapshot, verdict: &Verdict) -> WriterClaim {
+    WriterClaim {
+        claimed: verdict.healthy,
+        holder: snapshot
+            .lease
+            .as_ref()
+            .ok()
+            .filter(|lease| !lease.released())
+            .map(|lease| lease.holder.clone()),
+    }
+}
+
 fn reason(
     snapshot: &WriterSnapshot,
     (galera_healthy, galera_reason): (bool, &str),
@@ -149,6 +164,22 @@ mod tests {
             }),
             ..WriterSnapshot::initial()
         }
+    }
+
+    #[test]
+    fn the_claim_is_the_verdict_and_the_holder_the_lease_row_names() {
+        let t0 = Instant::now();
+        let s = holding(t0, t0 + 6 * S);
+        let writer = verdict(&s, HEALTHY, &config(), t0 + 7 * S);
+        assert_eq!(
+            claim(&s, &writer),
+            WriterClaim {
+                claimed: true,
+                holder: Some("node1".into())
+            }
+        );
+        let in_gap = verdict(&s, HEALTHY, &config(), t0 + S);
+        assert!(!claim(&s, &in_gap).claimed);
     }
 
     #[test]

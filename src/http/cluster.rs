@@ -13,9 +13,14 @@ use crate::health::cluster::{self, StaleView};
 pub fn document(state: &AppState, now: Instant) -> Value {
     let max_staleness = state.config.peers.max_staleness();
     let galera = state.galera.as_ref().map(|w| w.borrow().clone());
+    let writer = state.writer.as_ref().map(|w| w.borrow().clone());
     let local = galera.as_deref().map(|snapshot| {
         let verdict = state.galera_verdict(snapshot, now);
-        cluster::local_report(snapshot, verdict.healthy, &verdict.reason, now)
+        let claim = writer.as_deref().map(|writer| {
+            let writer_verdict = super::check::writer_verdict(state, writer, snapshot, now);
+            crate::health::writer::claim(writer, &writer_verdict)
+        });
+        cluster::local_report(snapshot, verdict.healthy, &verdict.reason, claim, now)
     });
     let peers = state.peers.as_ref().map(|w| w.borrow().clone());
     let view = cluster::view(local.as_ref(), peers.as_deref(), max_staleness, now);

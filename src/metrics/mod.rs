@@ -77,17 +77,27 @@ pub fn render(scrape: &Scrape) -> String {
         max_staleness: config.peers.max_staleness(),
     });
     let mut local = None;
-    let mut galera_verdict = None;
     if let Some(snapshot) = scrape.galera {
         let verdict = health::galera::verdict(snapshot, peers, &config.galera, now);
         galera::render(&mut e, snapshot, &config.galera, &verdict);
+        // The writer lease is judged on the Galera verdict, and is rendered only with it.
+        let claim = scrape.writer.map(|writer_snapshot| {
+            let writer_verdict = health::writer::verdict(
+                writer_snapshot,
+                (verdict.healthy, &verdict.reason),
+                &config.writer,
+                now,
+            );
+            writer::render(&mut e, writer_snapshot, &writer_verdict, now);
+            health::writer::claim(writer_snapshot, &writer_verdict)
+        });
         local = Some(health::cluster::local_report(
             snapshot,
             verdict.healthy,
             &verdict.reason,
+            claim,
             now,
         ));
-        galera_verdict = Some(verdict);
     }
     if let Some(snapshot) = scrape.peers {
         let view = health::cluster::view(
@@ -110,15 +120,6 @@ pub fn render(scrape: &Scrape) -> String {
     if let Some(snapshot) = scrape.rabbitmq {
         let verdict = health::rabbitmq::verdict(snapshot, &config.rabbitmq, now);
         rabbitmq::render(&mut e, snapshot, &config.rabbitmq, &verdict);
-    }
-    if let (Some(snapshot), Some(galera)) = (scrape.writer, &galera_verdict) {
-        let verdict = health::writer::verdict(
-            snapshot,
-            (galera.healthy, &galera.reason),
-            &config.writer,
-            now,
-        );
-        writer::render(&mut e, snapshot, &verdict, now);
     }
     // Every check, enabled or not (a disabled one still answers 503), for a stable label set.
     for (check, [ok, unavailable]) in &scrape.check_counts {
