@@ -525,6 +525,8 @@ fn reserved_paths_never_answer_the_galera_verdict() {
         ("/VIP", "VIP"),
         ("/VIP/vip", "VIP"),
         ("/vip/vip/", "VIP"),
+        ("/writer/", "Writer"),
+        ("/Writer", "Writer"),
     ] {
         for method in ["GET", "OPTIONS", "HEAD"] {
             let answer = request(daemon.addr(), &format!("{method} {path} HTTP/1.0\r\n\r\n"));
@@ -553,10 +555,10 @@ fn reserved_paths_never_answer_the_galera_verdict() {
         "{}",
         cluster.body
     );
-    // Reserved for later, or not a path a reserved endpoint serves: 404 listing the valid ones.
+    // Not a path a reserved endpoint serves: 404 listing the valid ones.
     for path in [
         "/cluster/x",
-        "/writer",
+        "/writer/x",
         "/rabbitmq/extra",
         "/galera/x",
         "/vip/a/b",
