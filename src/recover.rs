@@ -1061,11 +1061,16 @@ pub fn fetch_all(urls: &[String], timeout: Duration) -> Vec<Node> {
         }
     };
     runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build();
+        // Plain http:// pages only, but reqwest still needs our TLS config (or it panics).
+        let client = crate::collectors::http_tls(&[]).and_then(|tls| {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| e.to_string())
+        });
         let mut nodes = Vec::new();
         for url in urls {
             let fetched = match &client {

@@ -20,8 +20,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // `clustercheckd drain`: the maintenance file and the check port, as configured.
     ("drain", &["config"]),
     // `clustercheckd recover`: an operator's client of the daemons' /status pages; reads only
-    // this node's config (to find its own daemon).
-    ("recover", &["config"]),
+    // this node's config (to find its own daemon) and builds its HTTP client as collectors do.
+    ("recover", &["config", "collectors"]),
     // The crate root (lib.rs, main.rs) wires everything; the golden files test sees what users
     // see, through every layer.
     (

@@ -436,3 +436,23 @@ fn after_a_crash_recovered_positions_name_the_node_and_the_last_write_survives()
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Without any daemon answering (closed ports), recover refuses with one line per silent node
+/// and exit 1: it never panics building its HTTP client or reading nothing.
+#[test]
+fn silent_daemons_are_a_refusal_not_a_crash() {
+    let (first, second) = (closed_port(), closed_port());
+    let output = Command::new(env!("CARGO_BIN_EXE_clustercheckd"))
+        .arg("recover")
+        .args(["--peer", &format!("http://127.0.0.1:{}", first.port)])
+        .args(["--self", &format!("http://127.0.0.1:{}", second.port)])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run clustercheckd recover");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let text = format!("{stdout}{stderr}");
+    assert!(text.contains("did not report"), "{text}");
+}
