@@ -51,7 +51,7 @@ fn drain_wait_returns_once_haproxy_marked_the_node_down_and_undo_brings_it_back(
     );
     // HAProxy below checks every 100 ms and marks DOWN after 2 failures; the drain waits as if
     // it were 3 (the margin a loaded test machine needs; in production: the real `fall`).
-    let timing = "[drain]\nhaproxy_inter = \"100ms\"\nhaproxy_fall = 3\n";
+    let timing = "[haproxy]\ninter = \"100ms\"\nfall = 3\n";
     let daemon = Daemon::start(&format!("{galera}{timing}"));
     let config = dir.path().join("clustercheckd.toml");
     std::fs::write(
@@ -132,17 +132,29 @@ fn drain_failures_are_one_line_with_exit_2_for_config_and_1_for_the_file() {
         );
     };
 
-    let bad = write("bad.toml", "[drain]\nhaproxy_fall = 0\n");
+    let bad = write("bad.toml", "[haproxy]\nfall = 0\n");
     let run = drain(&bad, &["--wait"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     one_line(&run);
-    assert!(run.stderr.contains("drain.haproxy_fall"), "{}", run.stderr);
+    assert!(run.stderr.contains("haproxy.fall"), "{}", run.stderr);
 
-    let typo = write("typo.toml", "[drain]\nhaproxy_interval = \"2s\"\n");
+    let typo = write("typo.toml", "[haproxy]\ninterval = \"2s\"\n");
     let run = drain(&typo, &[]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     one_line(&run);
-    assert!(run.stderr.contains("haproxy_interval"), "{}", run.stderr);
+    assert!(run.stderr.contains("interval"), "{}", run.stderr);
+
+    // The timing's old place is refused, not ignored (the drain would wait the default).
+    let moved = write("moved.toml", "[drain]\nhaproxy_inter = \"100ms\"\n");
+    let run = drain(&moved, &["--wait"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    one_line(&run);
+    assert!(
+        run.stderr
+            .contains("`drain.haproxy_inter` moved to `haproxy.inter`"),
+        "{}",
+        run.stderr
+    );
 
     let nowhere = write(
         "nowhere.toml",
@@ -165,7 +177,7 @@ fn drain_failures_are_one_line_with_exit_2_for_config_and_1_for_the_file() {
         "alone.toml",
         &format!(
             "[listen]\ncheck = \"127.0.0.1:{}\"\n[galera]\nmaintenance_file = \"{}\"\n\
-             [drain]\nhaproxy_inter = \"100ms\"\nhaproxy_fall = 1\n",
+             [haproxy]\ninter = \"100ms\"\nfall = 1\n",
             closed.port,
             maintenance.display()
         ),

@@ -34,7 +34,7 @@ fn writer_toml(n: u8) -> String {
     format!(
         "{}\n[writer]\nenabled = true\ndefaults_file = \"{}\"\nlease = \"2500ms\"\n\
          margin = \"500ms\"\nrenew_interval = \"400ms\"\ntimeout = \"400ms\"\n\
-         haproxy_inter = \"400ms\"\nhaproxy_fall = 2\nhandover_gap = \"1500ms\"\n",
+         handover_gap = \"1500ms\"\n[haproxy]\ninter = \"400ms\"\nfall = 2\n",
         galera_section(n, ""),
         lease_file.trim()
     )
