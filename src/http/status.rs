@@ -50,15 +50,18 @@ fn writer_status(
     now: Instant,
 ) -> Value {
     let verdict = super::check::writer_verdict(state, snapshot, galera, now);
+    // The claim peers read (`is_writer`, `holder`), derived where /cluster and the metrics
+    // derive it.
+    let claim = health::writer::claim(snapshot, &verdict);
     let age = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
     let lease = snapshot.lease.as_ref().ok();
     let holding = snapshot.holding();
     json!({
         "healthy": verdict.healthy,
         "reason": verdict.reason,
-        "is_writer": verdict.healthy,
+        "is_writer": claim.claimed,
         "identity": snapshot.identity,
-        "holder": lease.filter(|l| !l.released()).map(|l| &l.holder),
+        "holder": claim.holder,
         "generation": lease.map(|l| l.generation),
         "renewals": lease.map(|l| l.renewals),
         "holds_lease": holding.is_some(),
