@@ -4,7 +4,8 @@
 //!
 //! This file holds the top level ([`Config`], [`Config::load`], [`ConfigError`]); each section has
 //! its own file: `listen.rs`, `log.rs`, `galera.rs`, `pacemaker.rs`, `vip.rs`, `rabbitmq.rs`,
-//! `haproxy.rs`, `agent.rs`, `writer.rs`, `peers.rs`. The
+//! `haproxy.rs`, `agent.rs`, `writer.rs`, `peers.rs`; `endpoint.rs` resolves the database
+//! endpoint of every section that connects to one. The
 //! settings every poller shares (`enabled`, `interval`, `timeout`, `max_staleness`) are defined
 //! once in `poll.rs`. Credential files (a my.cnf, the RabbitMQ credentials file) are read by the
 //! one reader in [`optfile`]; [`mycnf`] picks a client's options from it.
@@ -30,6 +31,7 @@ mod poll;
 
 mod agent;
 pub mod clustercheck_env;
+mod endpoint;
 mod galera;
 mod haproxy;
 mod listen;
@@ -45,9 +47,8 @@ pub mod web;
 mod writer;
 
 pub use agent::{AgentConfig, AgentRole, MIN_AGENT_WEIGHT};
-pub use galera::{
-    Compat, DbAddress, DbEndpoint, GaleraConfig, DEFAULT_SOCKET_CANDIDATES, MAX_RECOVERY_HOLD,
-};
+pub use endpoint::{DbAddress, DbEndpoint};
+pub use galera::{Compat, GaleraConfig, DEFAULT_SOCKET_CANDIDATES, MAX_RECOVERY_HOLD};
 pub use haproxy::{HaproxyConfig, MAX_HAPROXY_FALL, MAX_HAPROXY_INTER};
 pub use listen::{ListenConfig, MAX_CONNECTIONS, MAX_HEADER_READ_TIMEOUT};
 pub use log::{LogConfig, LogFormat};
@@ -97,8 +98,12 @@ pub enum ConfigError {
     },
     #[error("configuration: key `rabbitmq.credentials_file`: {0}")]
     CredentialsFile(#[source] OptionFileError),
-    #[error("configuration: key `galera.defaults_file`: {0}")]
-    DefaultsFile(#[source] OptionFileError),
+    /// A section's `defaults_file` (`key`: `galera.defaults_file`, `writer.defaults_file`).
+    #[error("configuration: key `{key}`: {source}")]
+    DefaultsFile {
+        key: &'static str,
+        source: OptionFileError,
+    },
     #[error("configuration: key `galera.clustercheck_env_file`: {0}")]
     ClustercheckEnvFile(#[source] clustercheck_env::EnvFileError),
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use humantime_serde::re::humantime::format_duration;
 use serde::Deserialize;
 
-use super::galera::{DbAddress, DbEndpoint, DEFAULT_SOCKET};
-use super::{mycnf, ConfigError, HaproxyConfig, Secret};
+use super::endpoint::{self, ClientKeys, DbAddress, DbEndpoint, DEFAULT_SOCKET};
+use super::{ConfigError, HaproxyConfig, Secret};
 
 /// The lease user's name when neither the section nor its defaults file names one.
 pub const DEFAULT_LEASE_USER: &str = "clustercheckd_writer";
@@ -192,48 +192,24 @@ impl WriterConfig {
         galera: Option<&DbEndpoint>,
         secret_files: &mut Vec<(PathBuf, &'static str)>,
     ) -> Result<DbEndpoint, ConfigError> {
-        let file = match &self.defaults_file {
-            Some(path) => mycnf::read_client_section(path).map_err(|source| {
-                ConfigError::invalid("writer.defaults_file", source.to_string())
-            })?,
-            None => mycnf::ClientSection::default(),
-        };
-        if let Some(path) = &file.password_file {
-            secret_files.push((path.clone(), "writer.defaults_file"));
-        }
-        let user = self
-            .user
-            .clone()
-            .or(file.user)
-            .unwrap_or_else(|| DEFAULT_LEASE_USER.to_owned());
-        let password = self
-            .password
-            .clone()
-            .or(file.password.map(Secret::new))
-            .unwrap_or_default();
-        let socket = self.socket.clone().or(file.socket);
-        let host = self.host.clone().or(file.host);
-        let port = self.port.or(file.port);
-        let address = match (socket, host) {
-            (Some(socket), None) => DbAddress::Socket(socket),
-            (Some(socket), Some(host)) if host == "localhost" => DbAddress::Socket(socket),
-            (None, Some(host)) if host == "localhost" && port.is_none() => {
-                DbAddress::Socket(PathBuf::from(DEFAULT_SOCKET))
-            }
-            (_, Some(host)) => DbAddress::Tcp {
-                host,
-                port: port.unwrap_or(3306),
-            },
-            (None, None) => match galera {
+        let file = endpoint::read_defaults_file(
+            self.defaults_file.as_deref(),
+            "writer.defaults_file",
+            secret_files,
+        )?;
+        let section = ClientKeys::section(
+            &self.user,
+            &self.password,
+            &self.socket,
+            &self.host,
+            self.port,
+        );
+        Ok(section
+            .over(file)
+            .resolve(DEFAULT_LEASE_USER, || match galera {
                 Some(endpoint) => endpoint.address.clone(),
                 None => DbAddress::Socket(PathBuf::from(DEFAULT_SOCKET)),
-            },
-        };
-        Ok(DbEndpoint {
-            user,
-            password,
-            address,
-        })
+            }))
     }
 }
 
