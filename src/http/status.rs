@@ -228,3 +228,36 @@ fn rabbitmq_status(snapshot: &rabbitmq::RabbitSnapshot, state: &AppState, now: I
     }
     section
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::writer::{Lease, WriterSnapshot};
+    use crate::config::Config;
+    use crate::http::Watches;
+
+    /// The writer object's `is_writer` and `holder` (what peers read) are the claim /cluster and
+    /// the metrics give: the holder the last read of the lease row names, nobody once released.
+    #[test]
+    fn the_writer_object_carries_the_claim() {
+        let now = Instant::now();
+        let state = AppState::new(Config::default(), Watches::default());
+        let galera = galera::GaleraSnapshot::initial(now);
+        let mut writer = WriterSnapshot::initial();
+        writer.lease = Ok(Lease {
+            holder: "node2".into(),
+            generation: 4,
+            renewals: 9,
+        });
+        let object = writer_status(&writer, &galera, &state, now);
+        assert_eq!(object["holder"], "node2", "{object}");
+        assert_eq!(object["is_writer"], false, "{object}");
+        writer.lease = Ok(Lease {
+            holder: String::new(),
+            generation: 4,
+            renewals: 10,
+        });
+        let object = writer_status(&writer, &galera, &state, now);
+        assert!(object["holder"].is_null(), "{object}");
+    }
+}
