@@ -1812,6 +1812,48 @@ mod tests {
     }
 
     #[test]
+    fn this_nodes_web_config_listener_is_read_with_the_peers_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = dir.path().join("web.yml");
+        // Basic auth alone (no TLS): http://, with the credentials; bcrypt of "secret".
+        std::fs::write(
+            &web,
+            "basic_auth_users:\n  peer: '$2b$04$tsb9mnqsM7mis5bpDtRrpek0qF68JxgesoO7LOIqiYsA0pV6dfspO'\n",
+        )
+        .unwrap();
+        let password = dir.path().join("pw");
+        std::fs::write(&password, "secret\n").unwrap();
+        let load = |peers: &str| {
+            let path = dir.path().join("clustercheckd.toml");
+            std::fs::write(
+                &path,
+                format!(
+                    "[listen]\ncheck = \"0.0.0.0:9200\"\nmetrics = \"0.0.0.0:9201\"\n\
+                     web_config_file = \"{}\"\n[galera]\nenabled = false\n{peers}",
+                    web.display()
+                ),
+            )
+            .unwrap();
+            let config =
+                crate::config::Config::load(Some(&path), &crate::config::Overrides::default())
+                    .unwrap();
+            self_url_from_config(&config)
+        };
+        let err = load("").unwrap_err();
+        assert!(err.contains("[peers] username and password_file"), "{err}");
+        assert!(err.contains("--self URL"), "{err}");
+        let with_credentials = format!(
+            "[peers]\nurls = [\"http://10.0.0.12:9201/status\"]\nusername = \"peer\"\n\
+             password_file = \"{}\"\n",
+            password.display()
+        );
+        assert_eq!(
+            load(&with_credentials),
+            Ok(("http://127.0.0.1:9201/status".to_owned(), true))
+        );
+    }
+
+    #[test]
     fn urls_and_commands() {
         assert_eq!(
             status_url("http://10.0.0.2:9200"),
