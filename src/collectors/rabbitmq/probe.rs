@@ -26,7 +26,7 @@ use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPUri, AMQPUserInfo};
 use lapin::{AsyncTcpStream, BasicProperties, Connection, ConnectionProperties, Event};
 use serde::Serialize;
 
-use super::api::error_chain;
+use crate::collectors::error_chain;
 use crate::config::{RabbitmqConfig, RabbitmqCredentials};
 
 /// What one probe found.
