@@ -47,6 +47,7 @@ Synced, Primary), also after an error. Needs the sandbox Galera with the lease t
 
 import argparse
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -415,6 +416,7 @@ def apply_change(kind, writer, daemons, args, notes):
 
 
 def undo_change(kind, writer, daemons, notes):
+    notes["undo_start"] = time.monotonic() - notes["t0"]
     if kind == "desync":
         failover.root_sql(writer, "SET GLOBAL wsrep_desync=OFF")
     elif kind in ("sigkill", "stop"):
@@ -473,62 +475,89 @@ def run_change(kind, sampler, haproxies, daemons, args):
 # The analysis.
 
 
-def analyse(notes, sampler, haproxies):
+def window_of(bad, t0):
+    """(from, to) of a list of (time, result) rounds, relative to t0, or None."""
+    return (bad[0][0] - t0, bad[-1][0] - t0 + ROUND_EVERY) if bad else None
+
+
+def episodes_of(bad, t0):
+    """Stretches of non-agreeing rounds separated by at least 2 s of agreement."""
+    if not bad:
+        return []
+    episodes, start, prev = [], bad[0][0], bad[0][0]
+    for t, _ in bad[1:]:
+        if t - prev > 2.0:
+            episodes.append((start - t0, prev - t0 + ROUND_EVERY))
+            start = t
+        prev = t
+    episodes.append((start - t0, prev - t0 + ROUND_EVERY))
+    return episodes
+
+
+def unhealthy_reason(daemon, before, clock):
+    """The first "verdict changed: unhealthy" of `daemon` in the 15 s before monotonic time
+    `before` (its log has UTC wall-clock stamps; `clock` = time.time() - time.monotonic())."""
+    import datetime
+    found = None
+    for line in daemon.log.read_text(errors="replace").splitlines():
+        m = re.match(r"(\S+Z) .*verdict changed: unhealthy .* to=(.*)$", line)
+        if not m:
+            continue
+        stamp = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp()
+        at = stamp - clock
+        if before - 15 <= at <= before:
+            found = m.group(2).strip().rstrip(".")[:90]
+            break
+    return found or "?"
+
+
+def analyse(notes, sampler, haproxies, daemons, clock):
     t0, t_end = notes["t0"], notes["t_end"]
     old = notes["old"]
     rounds = sampler.done_rounds(t0, t_end)
     samples = sampler.writer_samples(t0, t_end)
-    new = None
-    first_new_200 = None
-    last_old_200 = None
+    # Every writer change in the span, in order: (node, first 200 seen, previous writer).
+    handovers, current = [], old
     for sent, answered, codes in samples:
-        for n, c in codes.items():
-            if c == 200 and n != old and new is None:
-                new, first_new_200 = n, answered
-        if codes.get(old) == 200:
-            last_old_200 = sent
+        holders = [n for n, c in codes.items() if c == 200]
+        if len(holders) == 1 and holders[0] != current:
+            handovers.append((holders[0], answered, current))
+            current = holders[0]
+    new = handovers[0][0] if handovers else None
+    first_new_200 = handovers[0][1] if handovers else None
     double = sum(1 for _, _, codes in samples if sum(c == 200 for c in codes.values()) > 1)
     bad = [(t, r) for t, r in rounds if not agrees(r)]
-    split = [(t, r) for t, r in bad if len({x for x in r if isinstance(x, int)}) > 1]
-    failed = sum(1 for _, r in rounds for x in r if not isinstance(x, int))
+    # The failover ends at the first round that starts HOLD s of rounds all on the new writer.
+    hold = int(HOLD / ROUND_EVERY)
+    stable = None
+    if new is not None:
+        for i in range(len(rounds) - hold + 1):
+            if all(agrees(r) and r[0] == new for _, r in rounds[i:i + hold]):
+                stable = rounds[i][0]
+                break
+    failover = [(t, r) for t, r in bad if stable is None or t < stable]
+    later = [(t, r) for t, r in bad if stable is not None and t >= stable]
+    split = [(t, r) for t, r in failover if len({x for x in r if isinstance(x, int)}) > 1]
     failures = [(t - t0, k, x) for t, r in rounds for k, x in enumerate(r) if not isinstance(x, int)]
     result = {
-        "kind": notes["kind"], "old": old, "new": new, "rounds": len(rounds), "failed": failed,
-        "probes": 3 * len(rounds), "double_200": double, "agreed": notes["agreed"],
+        "kind": notes["kind"], "old": old, "new": new, "rounds": len(rounds),
+        "failed": len(failures), "probes": 3 * len(rounds), "double_200": double,
         "new_200": None if first_new_200 is None else first_new_200 - t0,
-        "old_last_200": None if last_old_200 is None else last_old_200 - t0,
-        "notes": notes, "split_rounds": len(split), "bad_rounds": len(bad),
-        "failures": failures,
-        "split_window": (split[0][0] - t0, split[-1][0] - t0 + ROUND_EVERY) if split else None,
+        "notes": notes, "failures": failures,
+        "bad_rounds": len(failover), "split_rounds": len(split),
+        "window": window_of(failover, t0), "split_window": window_of(split, t0),
+        "agree_new": None if stable is None else stable - t0,
+        "later": episodes_of(later, t0), "later_rounds": len(later),
+        "windows_abs": [(a + t0, b + t0) for a, b in
+                        ([window_of(failover, t0)] if failover else []) + episodes_of(later, t0)],
     }
-    if bad:
-        result["window"] = (bad[0][0] - t0, bad[-1][0] - t0 + ROUND_EVERY)
-        # Episodes: stretches of non-agreeing rounds separated by at least 2 s of agreement.
-        episodes, start, prev = [], bad[0][0], bad[0][0]
-        for t, _ in bad[1:]:
-            if t - prev > 2.0:
-                episodes.append((start - t0, prev - t0 + ROUND_EVERY))
-                start = t
-            prev = t
-        episodes.append((start - t0, prev - t0 + ROUND_EVERY))
-        result["episodes"] = episodes
-    else:
-        result["window"] = None
-        result["episodes"] = []
-    # For good on the new writer: the first round from which every later one agrees on it.
-    result["agree_new"] = None
-    if new is not None:
-        for i in range(len(rounds) - 1, -1, -1):
-            if not (agrees(rounds[i][1]) and rounds[i][1][0] == new):
-                if i + 1 < len(rounds):
-                    result["agree_new"] = rounds[i + 1][0] - t0
-                break
-        else:
-            result["agree_new"] = rounds[0][0] - t0 if rounds else None
+    # Writer changes after the first (e.g. the new writer picked as a rejoining node's donor).
+    result["more_handovers"] = [
+        (node, at - t0, prev, unhealthy_reason(daemons[prev], at, clock))
+        for node, at, prev in handovers[1:]]
     # Any new connection sent to the old writer after another node's /writer said 200.
     result["to_old_after_new_200"] = 0 if first_new_200 is None else sum(
         1 for t, r in rounds if t >= first_new_200 for x in r if x == old)
-    # Where the non-agreeing rounds went, e.g. "node1 / node2 / error".
     kinds = {}
     for _, r in bad:
         key = " / ".join(f"node{x}" if isinstance(x, int) else "failed" for x in r)
@@ -570,103 +599,112 @@ def summary(values, digits=1):
     return text
 
 
+def way_back(r):
+    n = r["notes"]
+    parts = []
+    if r["kind"] == "stop" and "drained_after" in n:
+        parts.append(f"drain --wait {n['drained_after']:.1f} s, mysqld stopped +{n['stopped_after']:.1f}")
+    if "resumed_at" in n:
+        parts.append(f"SIGCONT +{n['resumed_at']:.1f}")
+    if r["kind"] == "desync":
+        parts.append(f"desync OFF +{n['undo_start']:.1f}")
+    if "restart_at" in n:
+        parts.append(f"restart +{n['restart_at']:.1f}, Synced +{n['undone_at']:.1f}")
+    return "; ".join(parts)
+
+
+def later_text(r):
+    if not r["later"]:
+        return "none"
+    text = ", ".join(f"[{a:+.1f}, {b:+.1f}]" for a, b in r["later"])
+    for node, at, prev, why in r["more_handovers"]:
+        text += f"; handover node{prev} → node{node} (200 at {at:+.1f} s; node{prev}: {why})"
+    return text
+
+
 def section(args, results, outside, config_text, load_before, uptime_before, uptime_after, elapsed):
     command = "python3 scripts/bench-writer-haproxy.py" + (
         f" {' '.join(shlex.quote(a) for a in sys.argv[1:])}" if sys.argv[1:] else "")
     rows = [
-        "| change | old → new writer | window: not all on one node, length (from / to) | of which on different nodes | all on the new writer from | new writer's first 200 | the 3 HAProxies marked it UP | failed connections | to the old writer after the new 200 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| # | change | old → new writer | window: rounds not all on one node, from / to (rounds) | of which on different nodes | all on the new writer from | new writer's first 200 | the 3 HAProxies marked it UP | failed connections | way back | later windows | to the old writer after the new 200 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        window = span(r["window"])
-        if len(r["episodes"]) > 1:
-            window += " in " + ", ".join(f"[{a:+.1f}, {b:+.1f}]" for a, b in r["episodes"])
+    for i, r in enumerate(results, 1):
         ups = ", ".join(fmt(u) for u in r["haproxy_up"])
         rows.append(
-            f"| {KIND_TEXT[r['kind']]} | node{r['old']} → {'node' + str(r['new']) if r['new'] else '**none**'}"
-            f" | {window} ({r['bad_rounds']} rounds) | {span(r['split_window'])} ({r['split_rounds']} rounds)"
-            f" | {fmt(r['agree_new'])} | {fmt(r['new_200'])} | {ups}"
+            f"| {i} | {KIND_TEXT[r['kind']]} | node{r['old']} → {'node' + str(r['new']) if r['new'] else '**none**'}"
+            f" | {span(r['window'])} ({r['bad_rounds']}) | {span(r['split_window'])} ({r['split_rounds']})"
+            f" | {fmt(r['agree_new']) if r['agree_new'] is not None else '**never**'}"
+            f" | {fmt(r['new_200'])} | {ups}"
             f" | {r['failed']} of {r['probes']}{describe_failures(r['failures'])}"
-            f" | {r['to_old_after_new_200']} |")
+            f" | {way_back(r)} | {later_text(r)} | {r['to_old_after_new_200']} |")
     table = [
-        "| change | runs | window, max / median | on different nodes, max / median | all on the new writer from, max / median | failed connections, max / median | to the old writer after the new 200 |",
-        "|---|---|---|---|---|---|---|",
+        "| change | runs | window, max / median | on different nodes, max / median | all on the new writer from, max / median | failed connections, max / median | later windows | to the old writer after the new 200 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def length(w):
         return 0.0 if w is None else w[1] - w[0]
     for kind in [k for k in KINDS if any(r["kind"] == k for r in results)]:
         mine = [r for r in results if r["kind"] == kind]
+        later = [r for r in mine if r["later"]]
         table.append(
             f"| {KIND_TEXT[kind]} | {len(mine)} | {summary([length(r['window']) for r in mine])} s"
             f" | {summary([length(r['split_window']) for r in mine])} s"
             f" | {summary([r['agree_new'] for r in mine])} s"
             f" | {summary([r['failed'] for r in mine], 0)}"
-            f" | {sum(r['to_old_after_new_200'] for r in mine)} |")
+            f" | {len(later)} of {len(mine)} runs"
+            + (f" ({sum(len(r['more_handovers']) for r in mine)} with a second handover)" if later else "")
+            + f" | {sum(r['to_old_after_new_200'] for r in mine)} |")
     kinds_seen = {}
     for r in results:
         for k, c in r["bad_kinds"].items():
             kinds_seen[k] = kinds_seen.get(k, 0) + c
     bad_text = "; ".join(f"{c} x {k}" for k, c in sorted(kinds_seen.items(), key=lambda x: -x[1]))
-    extra = []
-    for r in results:
-        n = r["notes"]
-        if r["kind"] == "stop" and "drained_after" in n:
-            extra.append(f"drain --wait took {n['drained_after']:.1f} s, mysqld stopped at"
-                         f" +{n['stopped_after']:.1f} s")
-        if r["kind"] == "sigstop" and "resumed_at" in n:
-            extra.append(f"SIGCONT at +{n['resumed_at']:.1f} s")
-        if "restart_at" in n:
-            extra.append(f"{r['kind']}: restart at +{n['restart_at']:.1f} s, Synced at +{n['undone_at']:.1f} s")
     double = sum(r["double_200"] for r in results)
+    outside_bad = "".join(
+        f" (change {i} +{at:.1f} s: {what})" for i, at, what in outside["bad_at"])
     return f"""## Writer lease through three HAProxy instances (end to end)
 
 Command: `flock -o /var/tmp/clustercheckd-sandbox/locks/galera.lock {command}` (the script also
-takes the Galera lock itself when run without `flock`). Commit {benchlib.commit()}. Run of
-{elapsed / 60:.0f} minutes. Machine: {benchlib.machine(load_before)}. `uptime` before: `{uptime_before}`;
-after: `{uptime_after}`. **The machine is shared with other helpers' builds and tests**, so the
-timings include their load.
+takes the Galera lock itself when run without `flock`). Commit {benchlib.commit()}; a run of
+{elapsed / 60:.0f} minutes. Machine: {benchlib.machine(load_before)}. `uptime` before:
+`{uptime_before}`; after: `{uptime_after}`. **The machine is shared with other helpers' builds and
+tests**: the timings include their load.
 
 Three daemons (release build) with `[writer]` at the documented defaults (lease 5 s, margin 1 s,
 renew every 1 s, timeout 1 s, HAProxy inter 2 s fall 2, handover gap 7 s) and the default Galera
 poll (interval 1 s, timeout 1 s), one per sandbox Galera node. Three HAProxy 2.6 instances, each
 its own process and config, with the README's writer variant taken from README.md itself, only
 addresses and ports changed (each `check` line gets its daemon's port, as the three daemons share
-127.0.0.1). A sampler starts a round every 100 ms: three new connections at once, one through each
-HAProxy, each asking `SELECT @@port` within 1 s. A round **agrees** when all three were served by
-the same node; a failed connection (refused, closed, or no answer within 1 s) never agrees.
-/writer of the three daemons is sampled every 50 ms.
+127.0.0.1); started {STAGGER:g} s apart, so that their checks run at different phases of `inter`,
+as independent instances' would. A sampler starts a round every 100 ms: three new connections at
+once, one through each HAProxy, each asking `SELECT @@port` within 1 s. A round **agrees** when
+all three were served by the same node; a failed connection (refused, closed, or no answer within
+1 s) never agrees. /writer of the three daemons is sampled every 50 ms.
 
-Per change: the **window** runs from the first to the last non-agreeing round after the change
-(times relative to the change; several episodes are listed when they were 2 s apart or more);
-"all on the new writer from" is the first round from which every later one (through the way back
-and the next steady state) went to the new writer on all three HAProxies. The way back after each
-change: desync OFF once the new writer is agreed; a killed or stopped node restarted with the
-sandbox's `galera start` (IST), then `drain --undo`; a frozen node resumed after
-{args.sigstop_seconds:g} s and rejoined. Each change then waits for 3 Synced nodes, one writer,
-every HAProxy with all `/` checks UP, and 5 s of agreeing rounds.
+Per change (times in seconds after it): the **window** runs from the first to the last
+non-agreeing round before the three HAProxies **all send to the new writer** (the first round of
+5 s of rounds all served by it, "all on the new writer from"); "of which on different nodes" is
+the part where two HAProxies sent new connections to two different working nodes; "later windows"
+are non-agreeing rounds after that (the way back: the old node rejoining). The way back: desync
+OFF once every HAProxy has the new writer's `/writer` line UP and 5 s of rounds agree on it; a
+killed or stopped node restarted then with the sandbox's `galera start` (it rejoins by IST), then
+`drain --undo`; a frozen node resumed {args.sigstop_seconds:g} s after its SIGSTOP. Each change
+then waits for 3 Synced nodes, one writer, every HAProxy with all `/` checks UP, and 5 s of
+agreeing rounds.
 
 {chr(10).join(rows)}
 
-Summary (max / median over the runs):
+Summary:
 
 {chr(10).join(table)}
 
-- Outside the windows (every round from the first steady state to the end, less the windows):
-  {outside['rounds']} rounds, {outside['bad']} did not agree.
+- Outside the windows (every round from 5 s before the first change to the end, less the windows
+  and later windows): {outside['rounds']} rounds, {outside['bad']} did not agree{outside_bad}.
 - New connections sent to the old writer after another node's /writer said 200:
-  {sum(r['to_old_after_new_200'] for r in results)} (must be 0). /writer samples with two 200s:
-  {double}.
-- The non-agreeing rounds, by what the three HAProxies did: {bad_text or "none"}.
-- {"; ".join(extra) if extra else "-"}.
-
-Why the window: the old writer's daemon turns 503 on `/writer` and `/` (release, or the failure
-itself); each HAProxy notices after its own `fall 2` checks at `inter 2s`, at its own phase, and
-meanwhile sends to the old writer or to the first healthy backup (`controller01-any` before
-`controller02-any`), so they can differ for up to `inter x fall` (4 s); the new writer answers 200
-only after the 7 s handover gap, and each HAProxy marks it UP after `rise 2` checks at its own
-phase: up to `inter x rise` (4 s) more when the new writer is not the backup they were already
-using.
+  {sum(r['to_old_after_new_200'] for r in results)} (must be 0). /writer samples with two 200s: {double}.
+- The non-agreeing rounds, by where each of the three HAProxies sent its connection: {bad_text or "none"}.
 
 HAProxy config (one of the three; ports chosen at run time):
 
@@ -710,28 +748,39 @@ def main():
             haproxies.append(Haproxy(i, workdir, daemons))
         log("HAProxy frontends on 127.0.0.1:" + ", ".join(str(h.front) for h in haproxies))
         sampler = Sampler(haproxies, daemons).start()
+        clock = time.time() - time.monotonic()
         t_first = None
         for _ in range(args.runs):
             for kind in kinds:
                 notes = run_change(kind, sampler, haproxies, daemons, args)
                 t_first = t_first or notes["t_base"]
-                r = analyse(notes, sampler, haproxies)
+                r = analyse(notes, sampler, haproxies, daemons, clock)
                 results.append(r)
                 log(f"  {kind}: node{r['old']} -> node{r['new']}, window {r['window']},"
-                    f" episodes {r['episodes']}, all on the new writer from {fmt(r['agree_new'])},"
+                    f" different nodes {r['split_window']}, later {later_text(r)},"
+                    f" all on the new writer from {fmt(r['agree_new'])},"
                     f" new 200 at {fmt(r['new_200'])}, HAProxy UP at {r['haproxy_up']},"
                     f" failed {r['failed']}/{r['probes']}, to old after new 200"
                     f" {r['to_old_after_new_200']}, kinds {r['bad_kinds']}")
         sampler.stop()
         # Outside the windows: every round from the first steady state on, less the windows.
-        windows = [(r["notes"]["t0"] + r["window"][0], r["notes"]["t0"] + r["window"][1])
-                   for r in results if r["window"] is not None]
-        outside = {"rounds": 0, "bad": 0}
+        windows = [w for r in results for w in r["windows_abs"]]
+        outside = {"rounds": 0, "bad": 0, "bad_at": []}
         for t, r in sampler.done_rounds(t_first):
             if any(a <= t < b for a, b in windows):
                 continue
             outside["rounds"] += 1
-            outside["bad"] += not agrees(r)
+            if not agrees(r):
+                outside["bad"] += 1
+                i, last = max(((i, x) for i, x in enumerate(results, 1)
+                               if x["notes"]["t0"] <= t), key=lambda x: x[1]["notes"]["t0"],
+                              default=(0, None))
+                what = " / ".join(f"node{x}" if isinstance(x, int) else x for x in r)
+                outside["bad_at"].append((i, t - last["notes"]["t0"] if last else 0.0, what))
+        # The raw samples, for a closer look (--keep).
+        (workdir / "samples.json").write_text(json.dumps({
+            "rounds": sampler.done_rounds(), "writers": sampler.writer_samples(),
+            "changes": [{k: v for k, v in r["notes"].items()} for r in results]}))
         config_text = haproxies[0].config.read_text().replace(str(workdir), "$TMPDIR")
     finally:
         if sampler is not None:
