@@ -551,13 +551,19 @@ def analyse(notes, sampler, haproxies, daemons, clock):
         "windows_abs": [(a + t0, b + t0) for a, b in
                         ([window_of(failover, t0)] if failover else []) + episodes_of(later, t0)],
     }
+    # For every handover: new connections sent to the previous writer after the next one's
+    # /writer said 200 (until the following handover, if any). Must be 0.
+    to_prev = []
+    for i, (node, at, prev) in enumerate(handovers):
+        until = handovers[i + 1][1] if i + 1 < len(handovers) else t_end
+        hits = [t for t, r in rounds if at <= t < until for x in r if x == prev]
+        to_prev.append((len(hits), (min(hits) - t0, max(hits) - t0) if hits else None))
     # Writer changes after the first (e.g. the new writer picked as a rejoining node's donor).
     result["more_handovers"] = [
-        (node, at - t0, prev, unhealthy_reason(daemons[prev], at, clock))
-        for node, at, prev in handovers[1:]]
-    # Any new connection sent to the old writer after another node's /writer said 200.
-    result["to_old_after_new_200"] = 0 if first_new_200 is None else sum(
-        1 for t, r in rounds if t >= first_new_200 for x in r if x == old)
+        (node, at - t0, prev, unhealthy_reason(daemons[prev], at, clock), to_prev[i + 1])
+        for i, (node, at, prev) in enumerate(handovers[1:])]
+    result["to_old_after_new_200"] = to_prev[0][0] if to_prev else 0
+    result["to_old_total"] = sum(n for n, _ in to_prev)
     kinds = {}
     for _, r in bad:
         key = " / ".join(f"node{x}" if isinstance(x, int) else "failed" for x in r)
@@ -617,9 +623,30 @@ def later_text(r):
     if not r["later"]:
         return "none"
     text = ", ".join(f"[{a:+.1f}, {b:+.1f}]" for a, b in r["later"])
-    for node, at, prev, why in r["more_handovers"]:
-        text += f"; handover node{prev} → node{node} (200 at {at:+.1f} s; node{prev}: {why})"
+    for node, at, prev, why, (hits, when) in r["more_handovers"]:
+        text += (f"; handover node{prev} → node{node} (200 at {at:+.1f} s; node{prev}: {why};"
+                 f" then **{hits}** new connections still sent to node{prev}"
+                 + (f", {when[0]:+.1f} to {when[1]:+.1f})" if when else ")"))
     return text
+
+
+def later_note(results):
+    """What the later handovers showed, when there were any."""
+    more = [h for r in results for h in r["more_handovers"]]
+    if not more:
+        return ""
+    hits = sum(h[4][0] for h in more)
+    whys = sorted({h[3] for h in more})
+    return f"""**Later handovers** ({len(more)}): the writer released the lease in the way back, when the
+old node rejoined ({"; ".join(whys)}). When the released node is healthy again on `/` within the
+handover gap (an IST donor is Donor/Desynced for about a second), its backup line stays or comes
+back UP, so each HAProxy goes on sending to it through the gap and until it has marked the next
+writer's `/writer` line UP (`rise 2` at its own phase): {hits} new connections went to the
+previous writer after the next one's /writer said 200. The writer variant's guarantee (no HAProxy
+sends to the old writer once another node answers 200) holds only while the old writer stays
+unhealthy on `/` until every HAProxy has the new writer UP.
+
+"""
 
 
 def section(args, results, outside, config_text, load_before, uptime_before, uptime_after, elapsed):
@@ -655,7 +682,9 @@ def section(args, results, outside, config_text, load_before, uptime_before, upt
             f" | {summary([r['failed'] for r in mine], 0)}"
             f" | {len(later)} of {len(mine)} runs"
             + (f" ({sum(len(r['more_handovers']) for r in mine)} with a second handover)" if later else "")
-            + f" | {sum(r['to_old_after_new_200'] for r in mine)} |")
+            + f" | {sum(r['to_old_after_new_200'] for r in mine)}"
+            + (f" (later handovers: {sum(r['to_old_total'] - r['to_old_after_new_200'] for r in mine)})"
+               if any(r["more_handovers"] for r in mine) else "") + " |")
     kinds_seen = {}
     for r in results:
         for k, c in r["bad_kinds"].items():
@@ -702,11 +731,13 @@ Summary:
 
 - Outside the windows (every round from 5 s before the first change to the end, less the windows
   and later windows): {outside['rounds']} rounds, {outside['bad']} did not agree{outside_bad}.
-- New connections sent to the old writer after another node's /writer said 200:
-  {sum(r['to_old_after_new_200'] for r in results)} (must be 0). /writer samples with two 200s: {double}.
+- New connections sent to the old writer after another node's /writer said 200: after the
+  changes themselves {sum(r['to_old_after_new_200'] for r in results)}, after the later handovers
+  {sum(r['to_old_total'] - r['to_old_after_new_200'] for r in results)} (each must be 0). /writer
+  samples with two 200s: {double}.
 - The non-agreeing rounds, by where each of the three HAProxies sent its connection: {bad_text or "none"}.
 
-HAProxy config (one of the three; ports chosen at run time):
+{later_note(results)}HAProxy config (one of the three; ports chosen at run time):
 
 ```
 {config_text.strip()}
@@ -761,7 +792,8 @@ def main():
                     f" all on the new writer from {fmt(r['agree_new'])},"
                     f" new 200 at {fmt(r['new_200'])}, HAProxy UP at {r['haproxy_up']},"
                     f" failed {r['failed']}/{r['probes']}, to old after new 200"
-                    f" {r['to_old_after_new_200']}, kinds {r['bad_kinds']}")
+                    f" {r['to_old_after_new_200']} (all handovers {r['to_old_total']}),"
+                    f" kinds {r['bad_kinds']}")
         sampler.stop()
         # Outside the windows: every round from the first steady state on, less the windows.
         windows = [w for r in results for w in r["windows_abs"]]
