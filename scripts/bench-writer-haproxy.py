@@ -30,6 +30,9 @@ answered and were served by the same node. Another thread GETs /writer on the th
   stop     a planned stop as the README's systemd drop-in does it: `clustercheckd drain --wait`,
            then a clean stop (`galera stop N`: SIGTERM); restarted (`galera start N`) once the
            others agree on a new writer, then `drain --undo`
+  blip     desync for --blip-seconds (1.5) only: the writer is unhealthy for about one poll and
+           releases the lease, then is healthy again on `/` (as an IST donor is for a second
+           when a node rejoins) while the others take over
 
 Before each change the script waits for a steady state (3 nodes Synced and Primary, one writer,
 every HAProxy showing its /writer line UP and every `/` check UP, 5 s of agreeing rounds). For
@@ -78,9 +81,10 @@ WRITER_EVERY = 0.05
 # Seconds between the starts of the three HAProxy instances: their checks (inter 2s) then run at
 # phases 0, 0.7 and 1.4 s of the interval.
 STAGGER = 0.7
-KINDS = ("desync", "sigkill", "sigstop", "stop")
+KINDS = ("desync", "sigkill", "sigstop", "stop", "blip")
 KIND_TEXT = {
     "desync": "desync (`wsrep_desync=ON`)",
+    "blip": "short desync (a blip)",
     "sigkill": "SIGKILL of mysqld",
     "sigstop": "SIGSTOP of mysqld",
     "stop": "planned stop (drain, stop)",
@@ -397,6 +401,11 @@ def apply_change(kind, writer, daemons, args, notes):
     """Disturb the writer's node; returns when the change itself is done (for sigstop: resumed)."""
     if kind == "desync":
         failover.root_sql(writer, "SET GLOBAL wsrep_desync=ON")
+    elif kind == "blip":
+        failover.root_sql(writer, "SET GLOBAL wsrep_desync=ON")
+        time.sleep(args.blip_seconds)
+        failover.root_sql(writer, "SET GLOBAL wsrep_desync=OFF")
+        notes["blip_end"] = time.monotonic() - notes["t0"]
     elif kind == "sigkill":
         os.kill(failover.mariadbd_pid(writer), signal.SIGKILL)
     elif kind == "sigstop":
@@ -614,6 +623,8 @@ def way_back(r):
         parts.append(f"SIGCONT +{n['resumed_at']:.1f}")
     if r["kind"] == "desync":
         parts.append(f"desync OFF +{n['undo_start']:.1f}")
+    if r["kind"] == "blip":
+        parts.append(f"desync OFF +{n['blip_end']:.1f}")
     if "restart_at" in n:
         parts.append(f"restart +{n['restart_at']:.1f}, Synced +{n['undone_at']:.1f}")
     return "; ".join(parts)
@@ -630,21 +641,25 @@ def later_text(r):
     return text
 
 
-def later_note(results):
-    """What the later handovers showed, when there were any."""
-    more = [h for r in results for h in r["more_handovers"]]
-    if not more:
+def old_writer_note(results):
+    """Every case of a new connection sent to the previous writer after the next one's 200."""
+    cases = [(i, r["kind"], r["old"], r["new"], r["to_old_after_new_200"])
+             for i, r in enumerate(results, 1) if r["to_old_after_new_200"]]
+    cases += [(i, r["kind"] + ", later handover", prev, node, hits)
+              for i, r in enumerate(results, 1) for node, _, prev, _, (hits, _) in r["more_handovers"]
+              if hits]
+    if not cases:
         return ""
-    hits = sum(h[4][0] for h in more)
-    whys = sorted({h[3] for h in more})
-    return f"""**Later handovers** ({len(more)}): the writer released the lease in the way back, when the
-old node rejoined ({"; ".join(whys)}). When the released node is healthy again on `/` within the
-handover gap (an IST donor is Donor/Desynced for about a second), its backup line stays or comes
-back UP, so each HAProxy goes on sending to it through the gap and until it has marked the next
-writer's `/writer` line UP (`rise 2` at its own phase): {hits} new connections went to the
-previous writer after the next one's /writer said 200. The writer variant's guarantee (no HAProxy
-sends to the old writer once another node answers 200) holds only while the old writer stays
-unhealthy on `/` until every HAProxy has the new writer UP.
+    listed = "; ".join(f"change {i} ({kind}, node{old} → node{new}): {hits}"
+                       for i, kind, old, new, hits in cases)
+    return f"""**New connections sent to the previous writer after the next one's /writer said 200**:
+{listed}. Each time, the previous writer had released the lease but was healthy again on `/`
+before the handover gap ended, and was the first healthy backup (`controller01-any` comes first):
+its backup line never went DOWN (one failed `/` check is less than `fall 2`), so every HAProxy
+sent to it once its `/writer` line was DOWN, through the gap, and until it had marked the new
+writer's `/writer` line UP (`rise 2` at its own phase). The handover gap keeps the old writer's
+`/writer` line out of use, not its backup line: the writer variant's guarantee holds only while
+the old writer stays unhealthy on `/` until every HAProxy has the new writer UP.
 
 """
 
@@ -716,7 +731,9 @@ Per change (times in seconds after it): the **window** runs from the first to th
 non-agreeing round before the three HAProxies **all send to the new writer** (the first round of
 5 s of rounds all served by it, "all on the new writer from"); "of which on different nodes" is
 the part where two HAProxies sent new connections to two different working nodes; "later windows"
-are non-agreeing rounds after that (the way back: the old node rejoining). The way back: desync
+are non-agreeing rounds after that (the way back: the old node rejoining). A "short desync" is
+`wsrep_desync=ON` for {args.blip_seconds:g} s: the writer releases the lease and is healthy again
+on `/` a second later, as an IST donor is. The way back: desync
 OFF once every HAProxy has the new writer's `/writer` line UP and 5 s of rounds agree on it; a
 killed or stopped node restarted then with the sandbox's `galera start` (it rejoins by IST), then
 `drain --undo`; a frozen node resumed {args.sigstop_seconds:g} s after its SIGSTOP. Each change
@@ -737,7 +754,7 @@ Summary:
   samples with two 200s: {double}.
 - The non-agreeing rounds, by where each of the three HAProxies sent its connection: {bad_text or "none"}.
 
-{later_note(results)}HAProxy config (one of the three; ports chosen at run time):
+{old_writer_note(results)}HAProxy config (one of the three; ports chosen at run time):
 
 ```
 {config_text.strip()}
@@ -753,6 +770,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3, help="runs of each kind (default 3)")
     parser.add_argument("--kinds", default=",".join(KINDS), help=",".join(KINDS))
     parser.add_argument("--sigstop-seconds", type=float, default=20.0)
+    parser.add_argument("--blip-seconds", type=float, default=1.5)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
     args = parser.parse_args()
