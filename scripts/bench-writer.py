@@ -75,6 +75,9 @@ def start_daemons(binary, tmp):
         config.write_text(
             f'node_name = "bench{n}"\n[listen]\ncheck = "127.0.0.1:{port}"\n'
             f'[galera]\ndefaults_file = "{check}"\n'
+            # Its own maintenance file (never created): the default one is shared with whatever
+            # else runs on this host (a drain left behind would make every node 503).
+            f'maintenance_file = "{Path(tmp) / f"node{n}.disabled"}"\n'
             f'[writer]\nenabled = true\ndefaults_file = "{lease}"\n'
         )
         log = open(Path(tmp) / f"node{n}.log", "w")
