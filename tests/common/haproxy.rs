@@ -60,12 +60,18 @@ impl Haproxy {
         let config = dir.path().join("haproxy.cfg");
         let socket = dir.path().join("admin.sock");
         write(&config, &socket);
-        check_config(&config);
+        // Checking `bind fd@0` needs the listener on standard input too.
+        let stdin = || match &frontend {
+            Some(l) => Stdio::from(std::os::fd::OwnedFd::from(
+                l.try_clone().expect("the frontend listener"),
+            )),
+            None => Stdio::null(),
+        };
+        check(&config, stdin());
         let address = frontend
             .as_ref()
             .map(|l| l.local_addr().expect("frontend address"));
-        let stdin =
-            frontend.map_or_else(Stdio::null, |l| Stdio::from(std::os::fd::OwnedFd::from(l)));
+        let stdin = stdin();
         let child = Command::new("haproxy")
             .arg("-f")
             .arg(&config)
@@ -160,7 +166,7 @@ impl Haproxy {
     }
 
     /// Poll `server`'s row of `read(BACKEND)` every 20 ms until `want` holds: that row, and how
-    /// long it took. Panics with the backend's `show stat` after `within`.
+    /// long it took. Panics after `within` with that row and the backend's `show stat` status.
     fn wait_row(
         &self,
         backend: &str,
@@ -176,11 +182,22 @@ impl Haproxy {
             if want(&row) {
                 return (row, start.elapsed());
             }
-            assert!(
-                start.elapsed() < within,
-                "{backend}/{server} not {what} within {within:?}: {row:?}\nshow stat: {:?}",
-                self.stat(backend)
-            );
+            if start.elapsed() >= within {
+                // The checks' own account of every server, for the reader of the failure.
+                let checks: Vec<_> = self
+                    .stat(backend)
+                    .into_iter()
+                    .map(|(name, row)| {
+                        let [status, check, agent] = ["status", "check_desc", "last_agt"]
+                            .map(|c| row.get(c).cloned().unwrap_or_default());
+                        format!("{name}: {status} (check: {check}; agent: {agent})")
+                    })
+                    .collect();
+                panic!(
+                    "{backend}/{server} not {what} within {within:?}: {row:?}\n\
+                     show stat: {checks:#?}"
+                );
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -205,10 +222,16 @@ fn table<'a>(
 
 /// `haproxy -c -f PATH`: panics with HAProxy's own message when the configuration is invalid.
 pub fn check_config(path: &std::path::Path) {
+    check(path, Stdio::null());
+}
+
+/// [`check_config`] with `stdin` as HAProxy's standard input (a listener for `bind fd@0`).
+fn check(path: &std::path::Path, stdin: Stdio) {
     let output = Command::new("haproxy")
         .arg("-c")
         .arg("-f")
         .arg(path)
+        .stdin(stdin)
         .output()
         .expect("haproxy is installed (scripts/install-deps.sh)");
     assert!(
