@@ -1,8 +1,8 @@
 //! The writer lease: takes part in electing the one node `/writer` answers 200 on, using the
 //! Galera cluster itself as the consensus engine (docs/writer.md has the rule and its proof).
 //!
-//! The lease is one row, `clustercheckd.writer_lease` (id 1: `holder`, `generation`,
-//! `renewals`), read and written over this collector's own connection as its own user (SELECT
+//! The lease is one row of `clustercheckd.writer_lease` (id `writer.lease_row`, 1 by default:
+//! `holder`, `generation`, `renewals`), read and written over this collector's own connection as its own user (SELECT
 //! and UPDATE on that table only), never on a check's path. Every `renew_interval`:
 //!
 //! 1. The holder renews with `UPDATE ... SET renewals = renewals + 1 WHERE holder = me AND
@@ -139,8 +139,8 @@ pub enum LeaseError {
     NotPrimary(String),
     #[error("query failed: {0}")]
     Query(String),
-    #[error("the lease row (id 1 in {table}) does not exist", table = crate::config::LEASE_TABLE)]
-    NoRow,
+    #[error("the lease row (id {0} in {table}) does not exist", table = crate::config::LEASE_TABLE)]
+    NoRow(u8),
     #[error("wsrep_node_name is empty: the lease needs a node name")]
     NoIdentity,
 }
@@ -198,15 +198,16 @@ pub type WriterWatch = tokio::sync::watch::Receiver<Arc<WriterSnapshot>>;
 /// this collector does not judge.
 pub type Healthy = Arc<dyn Fn() -> bool + Send + Sync>;
 
+// Every statement names the row first (`writer.lease_row`).
 const READ: &str =
-    "SELECT holder, generation, renewals FROM clustercheckd.writer_lease WHERE id = 1";
+    "SELECT holder, generation, renewals FROM clustercheckd.writer_lease WHERE id = ?";
 const RENEW: &str = "UPDATE clustercheckd.writer_lease SET renewals = renewals + 1 \
-                     WHERE id = 1 AND holder = ? AND generation = ?";
+                     WHERE id = ? AND holder = ? AND generation = ?";
 const RELEASE: &str = "UPDATE clustercheckd.writer_lease SET holder = '', renewals = renewals + 1 \
-                       WHERE id = 1 AND holder = ? AND generation = ?";
+                       WHERE id = ? AND holder = ? AND generation = ?";
 const ACQUIRE: &str = "UPDATE clustercheckd.writer_lease \
                        SET holder = ?, generation = generation + 1, renewals = 0 \
-                       WHERE id = 1 AND holder = ? AND generation = ? AND renewals = ?";
+                       WHERE id = ? AND holder = ? AND generation = ? AND renewals = ?";
 /// Causal reads would wait behind the apply queue (and fail outside a Primary component); the
 /// conditional updates are safe without them (certification). Row-lock waits end within a
 /// second instead of InnoDB's 50.
@@ -326,7 +327,8 @@ impl Leaser {
             return;
         };
         let issued = Instant::now();
-        let outcome = self.update(RENEW, (me, holding.generation)).await;
+        let row = self.config.lease_row;
+        let outcome = self.update(RENEW, (row, me, holding.generation)).await;
         self.snapshot.statements.add(outcome);
         match outcome {
             Outcome::Ok => {
@@ -350,7 +352,8 @@ impl Leaser {
         let Some(me) = self.snapshot.identity.clone() else {
             return;
         };
-        let outcome = self.update(RELEASE, (me, holding.generation)).await;
+        let row = self.config.lease_row;
+        let outcome = self.update(RELEASE, (row, me, holding.generation)).await;
         self.snapshot.statements.add(outcome);
         if outcome == Outcome::Ok {
             self.snapshot.releases += 1;
@@ -390,6 +393,7 @@ impl Leaser {
                 ACQUIRE,
                 (
                     me.clone(),
+                    self.config.lease_row,
                     lease.holder.clone(),
                     lease.generation,
                     lease.renewals,
@@ -461,21 +465,21 @@ impl Leaser {
     }
 
     async fn read(&mut self) -> Result<Lease, LeaseError> {
-        let timeout = self.config.timeout;
+        let (timeout, id) = (self.config.timeout, self.config.lease_row);
         let result = tokio::time::timeout(timeout, async {
             let conn = self.connection().await?;
             let row: Option<(String, u64, u64)> =
-                conn.exec_first(READ, ()).await.map_err(classify)?;
+                conn.exec_first(READ, (id,)).await.map_err(classify)?;
             row.map(|(holder, generation, renewals)| Lease {
                 holder,
                 generation,
                 renewals,
             })
-            .ok_or(LeaseError::NoRow)
+            .ok_or(LeaseError::NoRow(id))
         })
         .await
         .unwrap_or(Err(LeaseError::Timeout(timeout)));
-        if matches!(result, Err(ref e) if *e != LeaseError::NoRow) {
+        if matches!(result, Err(ref e) if !matches!(e, LeaseError::NoRow(_))) {
             self.conn = None;
         }
         result
