@@ -95,6 +95,24 @@ impl Outcome {
     }
 }
 
+/// Which lease statement was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Statement {
+    Renewal,
+    Release,
+    Acquisition,
+}
+
+/// The last lease statement this daemon sent and what it came to (for /status and /ui).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastStatement {
+    pub statement: Statement,
+    pub outcome: Outcome,
+    /// When it was sent, by this daemon's monotonic clock.
+    pub sent: Instant,
+}
+
 /// Statement counts by [`Outcome`] (indexed like [`Outcome::ALL`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts(pub [u64; 6]);
@@ -160,6 +178,8 @@ pub struct WriterSnapshot {
     pub role: Role,
     /// Lease statements by outcome (renewals, releases and acquisitions).
     pub statements: Counts,
+    /// The last of them; `None` before the first.
+    pub last_statement: Option<LastStatement>,
     /// Acquisitions by this daemon (each one is a handover to this node).
     pub acquisitions: u64,
     /// Releases by this daemon that were confirmed.
@@ -178,6 +198,7 @@ impl WriterSnapshot {
             seen_since: None,
             role: Role::Follower,
             statements: Counts::default(),
+            last_statement: None,
             acquisitions: 0,
             releases: 0,
             stats: CollectorStats::new(),
@@ -329,7 +350,7 @@ impl Leaser {
         let issued = Instant::now();
         let row = self.config.lease_row;
         let outcome = self.update(RENEW, (row, me, holding.generation)).await;
-        self.snapshot.statements.add(outcome);
+        self.note(Statement::Renewal, outcome, issued);
         match outcome {
             Outcome::Ok => {
                 if let Role::Holder(h) = &mut self.snapshot.role {
@@ -352,9 +373,9 @@ impl Leaser {
         let Some(me) = self.snapshot.identity.clone() else {
             return;
         };
-        let row = self.config.lease_row;
+        let (row, sent) = (self.config.lease_row, Instant::now());
         let outcome = self.update(RELEASE, (row, me, holding.generation)).await;
-        self.snapshot.statements.add(outcome);
+        self.note(Statement::Release, outcome, sent);
         if outcome == Outcome::Ok {
             self.snapshot.releases += 1;
             tracing::info!(
@@ -400,7 +421,7 @@ impl Leaser {
                 ),
             )
             .await;
-        self.snapshot.statements.add(outcome);
+        self.note(Statement::Acquisition, outcome, issued);
         if outcome != Outcome::Ok {
             return;
         }
@@ -432,6 +453,16 @@ impl Leaser {
         };
         tracing::info!(generation, from = %from, gap = ?self.config.handover_gap(),
             "writer: acquired the lease; answering 200 after the handover gap");
+    }
+
+    /// Count a statement's outcome and remember it as the last one.
+    fn note(&mut self, statement: Statement, outcome: Outcome, sent: Instant) {
+        self.snapshot.statements.add(outcome);
+        self.snapshot.last_statement = Some(LastStatement {
+            statement,
+            outcome,
+            sent,
+        });
     }
 
     /// Run one conditional UPDATE under the timeout; a failure drops the connection.
