@@ -23,8 +23,8 @@ clustercheckd is running, one daemon per sandbox Galera node. Try:
   curl -i http://127.0.0.1:$((CHECK_PORT_BASE + 2))/rabbitmq  # node2's RabbitMQ check (node, partitions, alarms, AMQP probe)
   curl -i http://127.0.0.1:$((CHECK_PORT_BASE + 1))/pacemaker # Pacemaker quorum, node, failed resources (node1 watches it)
   curl -i http://127.0.0.1:$((CHECK_PORT_BASE + 1))/vip       # does this host hold the VIP, and does Pacemaker agree?
-  for p in $((CHECK_PORT_BASE + 1)) $((CHECK_PORT_BASE + 2)) $((CHECK_PORT_BASE + 3)); do curl -s -w ' (%{http_code})\n' http://127.0.0.1:\$p/writer; done
-                                                              # the writer lease: 200 on exactly one node
+  for p in $((CHECK_PORT_BASE + 1)) $((CHECK_PORT_BASE + 2)) $((CHECK_PORT_BASE + 3)); do echo -n "\$p: "; curl -s http://127.0.0.1:\$p/writer; done
+                                                              # /writer: 200 on exactly one node, the writer
   curl -s http://127.0.0.1:$((CHECK_PORT_BASE + 2))/cluster   # every node's verdict as its own daemon says, the writer
   open   http://127.0.0.1:$((CHECK_PORT_BASE + 1))/ui         # the status page for people
 

@@ -88,7 +88,10 @@ const KEY_FIGURES: &[Card] = &[
             ("holds the lease", "/holds_lease"),
             ("lease unchanged for seconds", "/lease_age_seconds"),
             ("since renewal seconds", "/since_renewal_seconds"),
-            ("handover gap ends in seconds", "/handover_gap_remaining_seconds"),
+            (
+                "handover gap ends in seconds",
+                "/handover_gap_remaining_seconds",
+            ),
             ("last lease statement", "/last_statement/statement"),
             ("its result", "/last_statement/result"),
             ("error", "/error"),
@@ -349,7 +352,10 @@ mod tests {
         assert!(!html.contains("wsrep"), "nested details stay in /status");
         assert!(html.contains("http-equiv=\"refresh\""));
         assert!(!html.contains("src=\"http"), "no external assets");
-        assert!(!html.contains("id=\"writer\""), "no writer card without [writer]");
+        assert!(
+            !html.contains("id=\"writer\""),
+            "no writer card without [writer]"
+        );
     }
 
     /// The writer card: this node's part of the lease, coloured by whether the cluster has a
@@ -360,7 +366,14 @@ mod tests {
             let html = render(&json!({"node_name": "node1", "writer": writer}));
             let start = html.find("id=\"writer\"").expect("a writer card");
             let end = start + html[start..].find("</section>").expect("card end");
-            (html[..start].rsplit("<section").next().unwrap_or("").to_owned(), html[start..end].to_owned())
+            (
+                html[..start]
+                    .rsplit("<section")
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+                html[start..end].to_owned(),
+            )
         };
         let (class, html) = card(json!({
             "healthy": true, "reason": "This node is the writer (lease generation 7).",
@@ -370,14 +383,20 @@ mod tests {
             "last_statement": {"statement": "renewal", "result": "ok", "age_seconds": 0.4},
         }));
         assert!(class.contains("class=\"ok\""), "{class}");
-        assert!(html.contains(">Writer <span class=\"verdict\">the writer</span>"), "{html}");
+        assert!(
+            html.contains(">Writer <span class=\"verdict\">the writer</span>"),
+            "{html}"
+        );
         assert!(html.contains("This node is the writer (lease generation 7)."));
         assert!(html.contains("<th>lease holder</th><td>node1</td>"));
         assert!(html.contains("<th>lease generation</th><td>7</td>"));
         assert!(html.contains("<th>since renewal seconds</th><td>0.4</td>"));
         assert!(html.contains("<th>last lease statement</th><td>renewal</td></tr>"));
         assert!(html.contains("<th>its result</th><td>ok</td>"));
-        assert!(!html.contains("handover gap"), "no countdown once the gap has passed");
+        assert!(
+            !html.contains("handover gap"),
+            "no countdown once the gap has passed"
+        );
 
         // Just acquired: the countdown, the acquisition.
         let (class, html) = card(json!({
@@ -388,7 +407,10 @@ mod tests {
             "last_statement": {"statement": "acquisition", "result": "ok", "age_seconds": 3.8},
         }));
         assert!(class.contains("class=\"info\""), "{class}");
-        assert!(html.contains("<span class=\"verdict\">handover gap</span>"), "{html}");
+        assert!(
+            html.contains("<span class=\"verdict\">handover gap</span>"),
+            "{html}"
+        );
         assert!(html.contains("<th>handover gap ends in seconds</th><td>3.2</td>"));
         assert!(html.contains("<td>acquisition</td>"));
 

@@ -611,6 +611,36 @@ pub fn galera_section(n: u8, extra: &str) -> String {
     )
 }
 
+/// A `[writer]` section for sandbox Galera node `n`: the sandbox's lease user, lease row 1 (the
+/// tests' row; the demo daemons hold their own lease on row 2), and the test timing of
+/// docs/writer.md (lease 2.5 s, margin 0.5 s, renewals every 0.4 s, HAProxy `inter 400ms fall 2`,
+/// handover gap 1.5 s). Daemons with it write the lease row: hold the Galera lock while they run.
+pub fn writer_section(n: u8) -> String {
+    let lease_file = sandbox(&["galera", "writer_defaults_file", &n.to_string()]);
+    format!(
+        "[writer]\nenabled = true\ndefaults_file = \"{}\"\nlease = \"2500ms\"\n\
+         margin = \"500ms\"\nrenew_interval = \"400ms\"\ntimeout = \"400ms\"\n\
+         haproxy_inter = \"400ms\"\nhaproxy_fall = 2\nhandover_gap = \"1500ms\"\n",
+        lease_file.trim()
+    )
+}
+
+/// Wait until exactly one of `daemons` answers 200 on `/writer`; its index.
+pub fn wait_for_writer(daemons: &[&Daemon], within: Duration) -> usize {
+    let codes = wait_for(
+        within,
+        "one writer",
+        || {
+            daemons
+                .iter()
+                .map(|d| d.get("/writer").status)
+                .collect::<Vec<_>>()
+        },
+        |codes| codes.iter().filter(|c| **c == 200).count() == 1,
+    );
+    codes.iter().position(|c| *c == 200).unwrap_or(0)
+}
+
 /// A `[rabbitmq]` section watching sandbox RabbitMQ node `n` with fast intervals; `extra` lines
 /// go into the section.
 pub fn rabbitmq_section(n: u8, extra: &str) -> String {
