@@ -289,7 +289,8 @@ section{border-radius:6px;padding:.6em 1em;margin:1em 0;border-left:10px solid}\
 section.ok{border-color:#2e7d32;background:#e8f5e9}section.bad{border-color:#c62828;background:#ffebee}\
 section.info{border-color:#1565c0;background:#e3f2fd}\
 h2{margin:.2em 0}.verdict{font-size:.7em;text-transform:uppercase;letter-spacing:.05em}\
-.ok .verdict{color:#2e7d32}.bad .verdict{color:#c62828}.info .verdict{color:#1565c0}.reason{font-weight:bold}\
+.ok .verdict{color:#2e7d32}.bad .verdict{color:#c62828}.info .verdict{color:#1565c0}\
+.reason{font-weight:bold}\
 th{text-align:left;padding-right:1.5em;font-weight:normal;color:#555}.meta{color:#777}";
 
 fn title_case(name: &str) -> String {
@@ -401,7 +402,7 @@ mod tests {
         // Just acquired: the countdown, the acquisition.
         let (class, html) = card(json!({
             "healthy": false,
-            "reason": "Not the writer yet: lease generation 8 acquired; handover gap ends in 3.2 s.",
+            "reason": "Not the writer yet: generation 8 acquired; handover gap ends in 3.2 s.",
             "holder": "node1", "generation": 8, "holds_lease": true,
             "handover_gap_remaining_seconds": 3.2, "error": null,
             "last_statement": {"statement": "acquisition", "result": "ok", "age_seconds": 3.8},

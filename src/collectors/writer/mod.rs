@@ -2,8 +2,9 @@
 //! Galera cluster itself as the consensus engine (docs/writer.md has the rule and its proof).
 //!
 //! The lease is one row of `clustercheckd.writer_lease` (id `writer.lease_row`, 1 by default:
-//! `holder`, `generation`, `renewals`), read and written over this collector's own connection as its own user (SELECT
-//! and UPDATE on that table only), never on a check's path. Every `renew_interval`:
+//! `holder`, `generation`, `renewals`), read and written over this collector's own connection
+//! as its own user (SELECT and UPDATE on that table only), never on a check's path. Every
+//! `renew_interval`:
 //!
 //! 1. The holder renews with `UPDATE ... SET renewals = renewals + 1 WHERE holder = me AND
 //!    generation = g`, noting when it *sent* it. Only a confirmed one-row update counts. Zero
