@@ -51,11 +51,15 @@ fn daemons() -> Vec<Daemon> {
 
 /// With `[writer]` on the tests' lease row, so the writer rules and panels find their series;
 /// waits until one of them is the writer (before that, GaleraNoWriter would be pending and the
-/// holder's series missing). They write the lease row: the caller holds the Galera lock.
+/// holder's series missing). At the default timing: the fast one's 400 ms statement timeout
+/// could make a busy machine look like failing renewals. They write the lease row: the caller
+/// holds the Galera lock.
 fn writer_daemons() -> Vec<Daemon> {
     let daemons = galera_daemons(true);
     let all: Vec<&Daemon> = daemons.iter().collect();
-    common::wait_for_writer(&all, Duration::from_secs(20));
+    // The row may name a node none of these is the daemon of: lease + margin (6 s), a round
+    // (1 s) and the handover gap (7 s).
+    common::wait_for_writer(&all, Duration::from_secs(30));
     daemons
 }
 
@@ -68,7 +72,7 @@ fn galera_daemons(writer: bool) -> Vec<Daemon> {
             common::galera_section(n, ""),
             common::rabbitmq_section(n, ""),
             if writer {
-                common::writer_section(n)
+                common::writer_section(n, "")
             } else {
                 String::new()
             }

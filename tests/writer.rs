@@ -33,7 +33,11 @@ const LIVENESS: Duration = Duration::from_secs(10);
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
 fn writer_toml(n: u8) -> String {
-    format!("{}\n{}", galera_section(n, ""), common::writer_section(n))
+    format!(
+        "{}\n{}",
+        galera_section(n, ""),
+        common::writer_section(n, common::FAST_WRITER_TIMING)
+    )
 }
 
 /// One sample round: when (since the start) and each daemon's status code (0: no answer).
