@@ -8,20 +8,23 @@ Starts three daemons (target/release/clustercheckd, built first), one per sandbo
 each with `[writer] enabled = true` at the default timing (lease 5s, margin 1s, renew_interval
 1s), while a client sends a steady stream of small INSERTs (round robin over the three nodes,
 --rate per second) for --duration seconds (default 300). Every 200 ms it GETs /writer on all
-three and records the writer. Results: writer changes and rounds with more than one 200 (both
-must be 0), the lease's own write rate (confirmed renewals per second, from the daemons' metrics)
+three and records the writer. Each INSERT is followed by a read (the newest row, on the next
+node). Results: writer changes, from the /writer samples and from the daemons'
+`clustercheckd_writer_handovers_total` (its increase over the run, summed over the three), and
+rounds with more than one 200 (all must be 0), the lease's own write rate (confirmed renewals per second, from the daemons' metrics)
 next to the cluster's total (wsrep_last_committed), and each daemon's CPU (utime + stime from
 /proc) as a share of one core. The section `<!-- bench-writer:begin/end -->` of
 docs/benchmarks.md is replaced unless --no-write.
 
-Holds the sandbox's Galera lock for the whole run (no test may disturb the cluster meanwhile).
-Needs the sandbox with the lease table (`scripts/sandbox.sh galera setup_writer`). All traffic
-goes to 127.0.0.1.
+Holds the sandbox's Galera lock for the whole run (no test may disturb the cluster meanwhile):
+run it directly or under `flock -o $SANDBOX_DIR/locks/galera.lock` (both work). Needs the sandbox
+with the lease table (`scripts/sandbox.sh galera setup_writer`, run here too). All traffic goes
+to 127.0.0.1.
 """
 
 import argparse
-import fcntl
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -53,7 +56,6 @@ def status_of(port):
 
 
 def metric(port, series):
-    _, _, _ = None, None, None
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as r:
@@ -73,6 +75,9 @@ def start_daemons(binary, tmp):
         config.write_text(
             f'node_name = "bench{n}"\n[listen]\ncheck = "127.0.0.1:{port}"\n'
             f'[galera]\ndefaults_file = "{check}"\n'
+            # Its own maintenance file (never created): the default one is shared with whatever
+            # else runs on this host (a drain left behind would make every node 503).
+            f'maintenance_file = "{Path(tmp) / f"node{n}.disabled"}"\n'
             f'[writer]\nenabled = true\ndefaults_file = "{lease}"\n'
         )
         log = open(Path(tmp) / f"node{n}.log", "w")
@@ -89,7 +94,8 @@ def start_daemons(binary, tmp):
 
 
 class Load(threading.Thread):
-    """Steady INSERTs, round robin over the nodes, through one mariadb client per node."""
+    """Steady INSERTs, round robin over the nodes, each followed by a read of the newest row on
+    the next node, through one mariadb client per node."""
 
     def __init__(self, rate):
         super().__init__(daemon=True)
@@ -114,6 +120,10 @@ class Load(threading.Thread):
             client.stdin.write(
                 "INSERT INTO clustercheckd_bench.writes (v) VALUES (REPEAT('x', 64));\n")
             client.stdin.flush()
+            reader = self.clients[(self.sent + 1) % len(self.clients)]
+            reader.stdin.write(
+                "SELECT id FROM clustercheckd_bench.writes ORDER BY id DESC LIMIT 1;\n")
+            reader.stdin.flush()
             self.sent += 1
             next_at += period
             time.sleep(max(0.0, next_at - time.monotonic()))
@@ -133,13 +143,10 @@ def main():
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     binary = benchlib.build()
-    env = benchlib.sandbox_env()
-    lock_path = Path(env["SANDBOX_DIR"]) / "locks" / "galera.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = open(lock_path, "a")
-    print("bench-writer: waiting for the Galera lock ...", flush=True)
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    load_before = benchlib.load1()
+    lock = benchlib.cluster_lock("galera", "bench-writer")  # noqa: F841 (held until exit)
+    load_before, uptime_before = benchlib.load1(), benchlib.uptime()
+    benchlib.sandbox("galera", "wait_cluster_size", "1", "3", "120")
+    benchlib.sandbox("galera", "setup_writer")
     root_sql(1, "CREATE DATABASE IF NOT EXISTS clustercheckd_bench; "
                 "CREATE TABLE IF NOT EXISTS clustercheckd_bench.writes "
                 "(id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(255)) ENGINE=InnoDB")
@@ -156,6 +163,8 @@ def main():
                                    .split()[-1])
             renewals_before = sum(metric(p, 'clustercheckd_writer_lease_renewals_total{result="ok"}')
                                   for _, p, _ in daemons)
+            handovers_before = sum(metric(p, "clustercheckd_writer_handovers_total")
+                                   for _, p, _ in daemons)
             cpu_before = [cpu_seconds(proc.pid) for _, _, proc in daemons]
             load = Load(args.rate)
             started = time.monotonic()
@@ -180,6 +189,8 @@ def main():
             cpu = [cpu_seconds(proc.pid) - b for (_, _, proc), b in zip(daemons, cpu_before)]
             renewals = sum(metric(p, 'clustercheckd_writer_lease_renewals_total{result="ok"}')
                            for _, p, _ in daemons) - renewals_before
+            handovers = sum(metric(p, "clustercheckd_writer_handovers_total")
+                            for _, p, _ in daemons) - handovers_before
             committed = int(root_sql(1, "SHOW GLOBAL STATUS LIKE 'wsrep_last_committed'")
                             .split()[-1]) - committed_before
         finally:
@@ -187,22 +198,30 @@ def main():
                 proc.terminate()
                 proc.wait(timeout=10)
     root_sql(1, "DROP DATABASE IF EXISTS clustercheckd_bench")
-    fcntl.flock(lock, fcntl.LOCK_UN)
+    # Nothing here disturbs the cluster; still, leave it checked: 3 nodes Synced, Primary.
+    benchlib.sandbox("galera", "wait_cluster_size", "1", "3", "120")
+    for n in NODES:
+        benchlib.sandbox("galera", "wait_synced", str(n), "120")
+    uptime_after = benchlib.uptime()
 
     cpu_pct = [c / elapsed * 100 for c in cpu]
     lines = [
         "## Writer lease\n",
-        "`scripts/bench-writer.py"
-        + (f" --duration {args.duration:g}" if args.duration != 300 else "")
-        + (f" --rate {args.rate:g}" if args.rate != 50 else "")
+        "Command: `flock -o /var/tmp/clustercheckd-sandbox/locks/galera.lock python3"
+        " scripts/bench-writer.py"
+        + (f" {' '.join(shlex.quote(a) for a in sys.argv[1:])}" if sys.argv[1:] else "")
         + "`: three daemons with `[writer]` at the default timing (lease 5s, margin 1s, renew"
         " every 1s), one per sandbox Galera node, under a steady stream of INSERTs (round robin"
-        " over the nodes); /writer on all three sampled every 200 ms.\n",
-        f"Machine: {benchlib.machine(load_before)}. Commit: {benchlib.commit()}.\n",
+        " over the nodes), each followed by a read of the newest row on the next node; /writer"
+        " on all three sampled every 200 ms.\n",
+        f"Machine: {benchlib.machine(load_before)}. `uptime` before: `{uptime_before}`; after:"
+        f" `{uptime_after}`. **The machine is shared with other helpers' builds and tests.**"
+        f" Commit: {benchlib.commit()}.\n",
         "| figure | value |",
         "|---|---|",
-        f"| run | {elapsed:.0f} s, {load.sent} INSERTs ({load.sent / elapsed:.0f}/s), {rounds} sample rounds |",
-        f"| writer changes | {changes} (writer: {', '.join(f'node{w}' for w in sorted(writers)) or 'none'}) |",
+        f"| run | {elapsed:.0f} s, {load.sent} INSERTs ({load.sent / elapsed:.0f}/s) and as many reads, {rounds} sample rounds |",
+        f"| writer changes seen by /writer sampling | {changes} (writer: {', '.join(f'node{w}' for w in sorted(writers)) or 'none'}) |",
+        f"| handovers (`clustercheckd_writer_handovers_total`, increase summed over the three) | {handovers:.0f} |",
         f"| rounds with more than one 200 | {overlaps} |",
         f"| rounds with no 200 | {no_writer} |",
         f"| lease write rate | {renewals / elapsed:.2f} confirmed renewals/s (one small write-set each) |",

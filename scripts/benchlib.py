@@ -13,6 +13,7 @@ Used from Python (`import benchlib`) and from shell scripts:
 """
 
 import datetime
+import fcntl
 import os
 import re
 import socket
@@ -60,6 +61,57 @@ def machine(load_before):
             " rerun on a quiet machine to compare"
         )
     return line
+
+
+def uptime():
+    """`uptime`'s line (the 1, 5 and 15-minute load averages), for a run's before/after."""
+    out = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    return re.sub(r"\s+", " ", out) or f"load average {os.getloadavg()}"
+
+
+def _ancestors():
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def _flock_holders(path):
+    """PIDs that /proc/locks names as holding a flock on `path` (matched by inode)."""
+    inode = os.stat(path).st_ino
+    holders = set()
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+            holders.add(int(fields[4]))
+    return holders
+
+
+def cluster_lock(cluster, name):
+    """Hold the sandbox's lock for `cluster` ($SANDBOX_DIR/locks/CLUSTER.lock, the one tests take
+    with common::lock) for the rest of the process. Works both run directly (takes it, waiting for
+    whoever holds it) and under `flock -o LOCK python3 SCRIPT` (an ancestor already holds it:
+    taking it again on a new open file would wait for ourselves forever). Returns the open file
+    (keep it) or None when an ancestor holds the lock."""
+    path = Path(sandbox_env()["SANDBOX_DIR"]) / "locks" / f"{cluster}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(path, "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return lock
+    except BlockingIOError:
+        pass
+    if _flock_holders(path) & _ancestors():
+        print(f"{name}: the {cluster} lock is held by a parent (flock -o): using it", flush=True)
+        lock.close()
+        return None
+    print(f"{name}: waiting for the {cluster} lock ({path}) ...", flush=True)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
 
 
 def commit():

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::collectors::galera::grastate::{parse_grastate, StateFiles};
-use crate::collectors::galera::status::{tests_support::synced_rows, StatusRows};
+use crate::collectors::galera::status::tests_support::synced_status;
 use crate::collectors::galera::{GaleraSnapshot, Member, Members, PollError, Polled};
 use crate::collectors::pacemaker::local::LocalAddress;
 use crate::collectors::pacemaker::PacemakerSnapshot;
@@ -47,12 +47,11 @@ fn stats(up: bool, errors: u64) -> CollectorStats {
 // ---- Galera ----
 
 fn galera_synced(now: Instant) -> GaleraSnapshot {
-    let rows: StatusRows = synced_rows().into_iter().collect();
     let mut snapshot = GaleraSnapshot::initial(now);
     snapshot.taken_at = Some(now);
     snapshot.unreachable_since = now;
     snapshot.outcome = Ok(Arc::new(Polled {
-        status: rows.parse().expect("synced rows parse"),
+        status: synced_status(),
         members: Some(Members {
             nodes: (1..=3)
                 .map(|i| Member {

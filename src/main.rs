@@ -97,14 +97,16 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct RecoverFlags {
-    /// Another node's clustercheckd (`http://HOST:PORT`, or its /status URL); once per node.
+    /// Another node's clustercheckd (`http://HOST:PORT`, or its /status URL; https:// with the
+    /// CA of -c's [peers] ca_file); once per node, besides -c's [peers] urls.
     #[arg(long = "peer", value_name = "URL")]
     peers: Vec<String>,
     /// This node's clustercheckd (default with -c: its metrics listener, else its check
     /// listener).
     #[arg(long = "self", value_name = "URL")]
     self_url: Option<String>,
-    /// This node's clustercheckd config, to find its listener.
+    /// This node's clustercheckd config: its listener, and its [peers] (the other nodes, read
+    /// with [peers]' CA and credentials, as the daemon reads them).
     #[arg(long, short = 'c', value_name = "PATH")]
     config: Option<PathBuf>,
     /// Per page, in seconds.

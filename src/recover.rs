@@ -1,10 +1,15 @@
 //! `clustercheckd recover`: after a full Galera outage, which node to bootstrap, and why.
 //!
 //! Run by an operator (as root when `--wsrep-recover` needs it), never by the daemon. It reads
-//! every node's state from the daemons' `/status` pages (`--peer URL`, `--self URL`, or this
-//! node's own listener from `-c CONFIG`): whether mysqld is down, and what Galera's state files
-//! say (`galera.data_dir`: grastate.dat's cluster UUID, seqno and safe_to_bootstrap; gvwstate.dat's
-//! saved Primary view). Then [`advise`], a pure function, decides:
+//! every node's state from the daemons' `/status` pages (`--peer URL`, `--self URL`, or from
+//! `-c CONFIG` this node's own listener and its `[peers] urls`): whether mysqld is down, and what
+//! Galera's state files say (`galera.data_dir`: grastate.dat's cluster UUID, seqno and
+//! safe_to_bootstrap; gvwstate.dat's saved Primary view). The pages are read as the daemon reads
+//! its peers, with the same client ([`crate::collectors::peers::client`]): `[peers] ca_file` is
+//! the only CA trusted for https://, and `[peers] username`/`password_file` are the basic auth
+//! (sent to the `[peers]` URLs, to https:// ones and to this node's web-config listener, never in
+//! clear text to a plain http:// URL named only on the command line). Then [`advise`], a pure
+//! function, decides:
 //!
 //! - It **refuses** (one line per problem, exit 1) when the evidence is not complete and
 //!   consistent: a node whose daemon does not answer, a node whose mysqld still runs (or hangs,
@@ -39,9 +44,6 @@ pub const EXIT_ADVICE: u8 = 0;
 pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_NEED_POSITIONS: u8 = 3;
-
-/// A /status page larger than this is not one of ours.
-const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Galera's UUID of "no cluster yet" (a node that never joined one).
 const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
@@ -735,10 +737,12 @@ fn describe(node: &Node) -> String {
 /// `clustercheckd recover`'s options (the flags are defined in main.rs).
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Other nodes' daemons (`http://host:port` or their /status URL).
+    /// Other nodes' daemons (`http://host:port` or their /status URL), besides `config`'s
+    /// `[peers] urls`.
     pub peers: Vec<String>,
     /// This node's daemon; defaults to the listener of `config`.
     pub self_url: Option<String>,
+    /// This node's daemon config: its listener, and its `[peers]` (URLs, CA, credentials).
     pub config: Option<PathBuf>,
     /// Per page.
     pub timeout: Duration,
@@ -781,25 +785,21 @@ fn run(options: &Options) -> Result<Rendered, (u8, String)> {
         ),
         None => None,
     };
-    let self_url = match (&options.self_url, &config) {
-        (Some(url), _) => Some(status_url(url)),
-        (None, Some(config)) => Some(self_url_from_config(config).map_err(usage)?),
-        (None, None) => None,
+    let (self_url, self_behind_web_config) = match (&options.self_url, &config) {
+        (Some(url), _) => (Some(status_url(url)), false),
+        (None, Some(config)) => {
+            let (url, web) = self_url_from_config(config).map_err(usage)?;
+            (Some(url), web)
+        }
+        (None, None) => (None, false),
     };
-    // The config's `[peers] urls` are the other nodes, as the daemon polls them. Pages behind a
-    // web config (TLS, basic auth) are not read here yet: those peers need a --peer URL of a
-    // plain listener.
-    if let Some(config) = &config {
-        for url in &config.peers.urls {
-            if url.starts_with("https://") || config.peers.username.is_some() {
-                return Err(usage(format!(
-                    "[peers] {url}: recover reads plain http:// pages only; give --peer URL for a listener without TLS or basic auth"
-                )));
-            }
-            let url = status_url(url);
-            if !urls.contains(&url) {
-                urls.push(url);
-            }
+    // The config's `[peers] urls` are the other nodes, as the daemon polls them, read with the
+    // same client: `[peers]`' CA and credentials.
+    let peers = config.as_ref().map(|c| c.peers.clone()).unwrap_or_default();
+    for url in &peers.urls {
+        let url = status_url(url);
+        if !urls.contains(&url) {
+            urls.push(url);
         }
     }
     if let Some(url) = &self_url {
@@ -813,6 +813,18 @@ fn run(options: &Options) -> Result<Rendered, (u8, String)> {
                 .into(),
         ));
     }
+    // Only `[peers] ca_file`'s CAs are trusted, as by the daemon: without it an https:// page
+    // cannot be verified, whatever it is.
+    if peers.ca_certificates.is_empty() {
+        if let Some(url) = urls.iter().find(|u| u.starts_with("https://")) {
+            return Err(usage(format!(
+                "{url}: https:// pages are read with the CA of [peers] ca_file: give -c CONFIG \
+                 with it"
+            )));
+        }
+    }
+    let own_web_listener = self_url.as_deref().filter(|_| self_behind_web_config);
+    let targets = targets(urls, &peers, own_web_listener);
     // Parsed before any page is fetched or mysqld run: a typo costs nothing.
     let mut positions = Vec::new();
     for text in &options.positions {
@@ -830,7 +842,7 @@ fn run(options: &Options) -> Result<Rendered, (u8, String)> {
                 .into(),
         ));
     }
-    let mut nodes = fetch_all(&urls, options.timeout);
+    let mut nodes = fetch_all(&targets, &peers, options.timeout)?;
     // By name, whatever order the flags came in: the table and the tie-break read the same on
     // every node.
     nodes.sort_by(|a, b| a.name.cmp(&b.name).then(a.url.cmp(&b.url)));
@@ -923,16 +935,34 @@ fn run(options: &Options) -> Result<Rendered, (u8, String)> {
     Ok(rendered)
 }
 
+/// Each URL with the `[peers]` credentials to send it, if any. They go where the daemon sends
+/// them (its `[peers] urls`), to https:// pages, and to this node's own web-config listener;
+/// never in clear text to a plain http:// URL named only on the command line (e.g. a check
+/// listener, which asks for none).
+fn targets(
+    urls: Vec<String>,
+    peers: &crate::config::PeersConfig,
+    own_web_listener: Option<&str>,
+) -> Vec<Target> {
+    urls.into_iter()
+        .map(|url| {
+            let send = peers.urls.iter().any(|p| status_url(p) == url)
+                || url.starts_with("https://")
+                || own_web_listener == Some(url.as_str());
+            Target {
+                credentials: peers.credentials.clone().filter(|_| send),
+                url,
+            }
+        })
+        .collect()
+}
+
 /// This node's daemon, from its config: the metrics listener if there is one (it serves
-/// /status), else the check listener; a wildcard address is reached on loopback.
-fn self_url_from_config(config: &crate::config::Config) -> Result<String, String> {
+/// /status), else the check listener; a wildcard address is reached on loopback. With a web
+/// config on the metrics listener: https:// when it has TLS, read with `[peers]`' CA and
+/// credentials (the second value says so), which must then be set.
+fn self_url_from_config(config: &crate::config::Config) -> Result<(String, bool), String> {
     let listen = &config.listen;
-    if listen.metrics.is_some() && listen.web_config_file.is_some() {
-        return Err(
-            "the metrics listener uses a web config (TLS or basic auth), which recover does not read: give --self URL for a listener it can read"
-                .to_owned(),
-        );
-    }
     let mut addr = listen.metrics.unwrap_or(listen.check);
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr {
@@ -940,7 +970,31 @@ fn self_url_from_config(config: &crate::config::Config) -> Result<String, String
             std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    Ok(format!("http://{addr}/status"))
+    let web = match (&listen.metrics, &listen.web_config_file) {
+        (Some(_), Some(path)) => crate::config::web::load(path).map_err(|e| e.to_string())?,
+        _ => return Ok((format!("http://{addr}/status"), false)),
+    };
+    let peers = &config.peers;
+    let missing = if web.tls.is_some() && peers.ca_certificates.is_empty() {
+        Some("its TLS needs [peers] ca_file")
+    } else if !web.users.is_empty() && peers.credentials.is_none() {
+        Some("its basic auth needs [peers] username and password_file")
+    } else {
+        None
+    };
+    if let Some(missing) = missing {
+        return Err(format!(
+            "this node's metrics listener uses a web config ({}): {missing} (recover reads every \
+             page as the daemon reads its peers'), or give --self URL",
+            listen
+                .web_config_file
+                .as_deref()
+                .unwrap_or(Path::new("?"))
+                .display()
+        ));
+    }
+    let scheme = if web.tls.is_some() { "https" } else { "http" };
+    Ok((format!("{scheme}://{addr}/status"), true))
 }
 
 // ---- Reading the daemons' pages ----
@@ -1042,41 +1096,36 @@ fn host_of(url: &str) -> String {
     rest.split('/').next().unwrap_or(rest).to_owned()
 }
 
-/// Fetch every page, one after the other, each under `timeout`.
-pub fn fetch_all(urls: &[String], timeout: Duration) -> Vec<Node> {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+/// A daemon's /status URL, and the `[peers]` credentials to send it, if any.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub credentials: Option<crate::config::PeerCredentials>,
+}
+
+/// Fetch every page, one after the other, each under `timeout`, with the client the peers
+/// collector uses ([`crate::collectors::peers::client`]: `peers`' CA, no proxy, no redirects).
+/// A page that cannot be read is that node's `Err` (one line: the refusal names the node);
+/// `Err` here only when no page can be asked at all (the client cannot be built: exit 2).
+pub fn fetch_all(
+    targets: &[Target],
+    peers: &crate::config::PeersConfig,
+    timeout: Duration,
+) -> Result<Vec<Node>, (u8, String)> {
+    use crate::collectors::peers;
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            return urls
-                .iter()
-                .map(|u| Node {
-                    name: host_of(u),
-                    url: u.clone(),
-                    state: Err(format!("cannot start the async runtime: {error}")),
-                })
-                .collect()
-        }
-    };
+        .map_err(|e| (EXIT_REFUSED, format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        // Plain http:// pages only, but reqwest still needs our TLS config (or it panics).
-        let client = crate::collectors::http_tls(&[]).and_then(|tls| {
-            reqwest::Client::builder()
-                .tls_backend_preconfigured(tls)
-                .timeout(timeout)
-                .connect_timeout(timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| e.to_string())
-        });
+        let client = peers::client(peers, timeout).map_err(|e| (EXIT_USAGE, e.to_string()))?;
         let mut nodes = Vec::new();
-        for url in urls {
-            let fetched = match &client {
-                Ok(client) => fetch(client, url).await,
-                Err(error) => Err(format!("cannot build an HTTP client: {error}")),
-            };
+        for target in targets {
+            let url = &target.url;
+            let fetched = peers::get_page(&client, url, target.credentials.as_ref(), timeout)
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|body| String::from_utf8(body).map_err(|_| "not UTF-8".to_owned()));
             let (name, state) = match fetched.and_then(|body| parse_status(&body)) {
                 Ok((name, state)) => (name.unwrap_or_else(|| host_of(url)), Ok(state)),
                 Err(error) => (host_of(url), Err(error)),
@@ -1087,41 +1136,8 @@ pub fn fetch_all(urls: &[String], timeout: Duration) -> Vec<Node> {
                 state,
             });
         }
-        nodes
+        Ok(nodes)
     })
-}
-
-async fn fetch(client: &reqwest::Client, url: &str) -> Result<String, String> {
-    let mut response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {}", error_chain(&e)))?;
-    if !response.status().is_success() {
-        return Err(format!("{url}: HTTP {}", response.status()));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("{url}: {}", error_chain(&e)))?
-    {
-        if body.len() + chunk.len() > MAX_PAGE_BYTES {
-            return Err(format!("{url}: page larger than {MAX_PAGE_BYTES} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    String::from_utf8(body).map_err(|_| format!("{url}: not UTF-8"))
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 // ---- mysqld --wsrep-recover, on this node only ----
@@ -1754,6 +1770,87 @@ mod tests {
         assert_eq!(state.mysqld, Mysqld::Running);
         assert_eq!(state.grastate, Some(Err("not found".into())));
         assert_eq!(state.gvwstate, Some(Err("cannot read: denied".into())));
+    }
+
+    #[test]
+    fn credentials_never_go_in_clear_text_to_a_url_named_only_on_the_command_line() {
+        let credentials = crate::config::PeerCredentials {
+            username: "peer".into(),
+            password: crate::config::Secret::new("pw"),
+        };
+        let peers = crate::config::PeersConfig {
+            urls: vec!["http://10.0.0.2:9200".into()],
+            credentials: Some(credentials.clone()),
+            ..Default::default()
+        };
+        let urls = [
+            "http://10.0.0.2:9200/status",  // [peers]: as the daemon sends them
+            "https://10.0.0.3:9201/status", // --peer https://
+            "http://10.0.0.4:9200/status",  // --peer http://: no
+            "http://127.0.0.1:9201/status", // this node's web-config listener without TLS
+            "http://127.0.0.1:9200/status", // --self http://: no
+        ];
+        let sent: Vec<bool> = targets(
+            urls.map(String::from).to_vec(),
+            &peers,
+            Some("http://127.0.0.1:9201/status"),
+        )
+        .iter()
+        .map(|t| {
+            assert!(t.credentials.is_none() || t.credentials == Some(credentials.clone()));
+            t.credentials.is_some()
+        })
+        .collect();
+        assert_eq!(sent, [true, true, false, true, false]);
+        // Without [peers] credentials there is nothing to send.
+        let none = targets(
+            urls.map(String::from).to_vec(),
+            &crate::config::PeersConfig::default(),
+            None,
+        );
+        assert!(none.iter().all(|t| t.credentials.is_none()));
+    }
+
+    #[test]
+    fn this_nodes_web_config_listener_is_read_with_the_peers_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = dir.path().join("web.yml");
+        // Basic auth alone (no TLS): http://, with the credentials; bcrypt of "secret".
+        std::fs::write(
+            &web,
+            "basic_auth_users:\n  peer: '$2b$04$tsb9mnqsM7mis5bpDtRrpek0qF68JxgesoO7LOIqiYsA0pV6dfspO'\n",
+        )
+        .unwrap();
+        let password = dir.path().join("pw");
+        std::fs::write(&password, "secret\n").unwrap();
+        let load = |peers: &str| {
+            let path = dir.path().join("clustercheckd.toml");
+            std::fs::write(
+                &path,
+                format!(
+                    "[listen]\ncheck = \"0.0.0.0:9200\"\nmetrics = \"0.0.0.0:9201\"\n\
+                     web_config_file = \"{}\"\n[galera]\nenabled = false\n{peers}",
+                    web.display()
+                ),
+            )
+            .unwrap();
+            let config =
+                crate::config::Config::load(Some(&path), &crate::config::Overrides::default())
+                    .unwrap();
+            self_url_from_config(&config)
+        };
+        let err = load("").unwrap_err();
+        assert!(err.contains("[peers] username and password_file"), "{err}");
+        assert!(err.contains("--self URL"), "{err}");
+        let with_credentials = format!(
+            "[peers]\nurls = [\"http://10.0.0.12:9201/status\"]\nusername = \"peer\"\n\
+             password_file = \"{}\"\n",
+            password.display()
+        );
+        assert_eq!(
+            load(&with_credentials),
+            Ok(("http://127.0.0.1:9201/status".to_owned(), true))
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::haproxy_httpchk as lb;
-use common::{galera_heal, lock, Daemon};
+use common::{lock, Daemon};
 
 struct Run {
     code: Option<i32>,
@@ -42,13 +42,11 @@ fn drain(config: &Path, args: &[&str]) -> Run {
 fn drain_wait_returns_once_haproxy_marked_the_node_down_and_undo_brings_it_back() {
     // A concurrent disturbance of node 1 would take it down in HAProxy for another reason.
     let _lock = lock("galera");
-    galera_heal();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let maintenance = dir.path().join("clustercheck.disabled");
-    let galera = common::galera_section(
-        1,
-        &format!("maintenance_file = \"{}\"", maintenance.display()),
-    );
+    let lb::Node1 {
+        dir,
+        maintenance,
+        galera,
+    } = lb::node1_with_maintenance_file();
     // HAProxy below checks every 100 ms and marks DOWN after 2 failures; the drain waits as if
     // it were 3 (the margin a loaded test machine needs; in production: the real `fall`).
     let timing = "[drain]\nhaproxy_inter = \"100ms\"\nhaproxy_fall = 3\n";

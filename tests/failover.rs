@@ -27,12 +27,9 @@ fn ready() -> common::ClusterLock {
 
 /// A daemon on sandbox node `n` polling every 10 s, with `extra` lines in `[galera]`.
 fn slow_daemon(n: u8, extra: &str) -> (Daemon, Instant) {
-    let defaults = sandbox(&["galera", "defaults_file", &n.to_string()]);
+    let galera = common::galera_toml(&common::galera_defaults_file(n), "10s", extra);
     let started = Instant::now();
-    let daemon = Daemon::start(&format!(
-        "[galera]\ndefaults_file = \"{}\"\ninterval = \"10s\"\ntimeout = \"1s\"\n{extra}\n",
-        defaults.trim()
-    ));
+    let daemon = Daemon::start(&galera);
     (daemon, started)
 }
 

@@ -257,18 +257,7 @@ fn an_unreachable_or_hanging_peer_is_reported_and_the_check_stays_200() {
 fn https_peers_with_a_ca_and_basic_auth() {
     let _galera = common::lock("galera");
     let pki = common::pki::Pki::new();
-    let web = pki.path("web.yml");
-    std::fs::write(
-        &web,
-        format!(
-            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  \
-             peer: '{}'\n",
-            pki.path("server.crt").display(),
-            pki.path("server.key").display(),
-            bcrypt::hash("peer-pw", 4).expect("bcrypt")
-        ),
-    )
-    .expect("write web config");
+    let web = pki.web_config("peer", "peer-pw");
     let peer = Daemon::start_with_args(
         &format!(
             "[listen]\nmetrics = \"127.0.0.1:0\"\n{}",
@@ -281,14 +270,10 @@ fn https_peers_with_a_ca_and_basic_auth() {
         peer.metrics.expect("metrics listener").port()
     );
     let reader = |password: &str| {
-        let file = pki.path(&format!("password-{}", password.len()));
-        std::fs::write(&file, format!("{password}\n")).expect("write password file");
         Daemon::start(&format!(
-            "{}[peers]\nurls = [\"{url}\"]\nca_file = \"{}\"\nusername = \"peer\"\n\
-             password_file = \"{}\"\n",
+            "{}{}",
             common::galera_section(1, ""),
-            pki.ca_crt.display(),
-            file.display()
+            pki.peers_section(std::slice::from_ref(&url), "peer", password)
         ))
     };
     let good = reader("peer-pw");

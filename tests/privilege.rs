@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{env, env_num, give, os_user_ids, sandbox, Daemon};
+use common::{
+    env, env_num, galera_defaults_file, galera_toml, give, os_user_ids, path_str, sandbox, Daemon,
+};
 
 /// The OS user the daemon runs as.
 const USER: &str = "clustercheckd";
@@ -82,14 +84,13 @@ impl Files {
 fn config(cnf: &Path, rabbit: &Path) -> String {
     let node = sandbox(&["pacemaker", "node_name"]).trim().to_owned();
     format!(
-        "node_name = \"{node}\"\n[listen]\n[log]\nlevel = \"debug\"\n\
-         [galera]\ndefaults_file = \"{}\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\
+        "node_name = \"{node}\"\n[listen]\n[log]\nlevel = \"debug\"\n{}\
          [rabbitmq]\nenabled = true\ninterval = \"1s\"\nqueue_interval = \"2s\"\n\
          timeout = \"2s\"\nprobe_timeout = \"2s\"\n\
          management_url = \"http://127.0.0.1:{}\"\namqp_port = {}\ncredentials_file = \"{}\"\n\
          [pacemaker]\nenabled = true\ninterval = \"1s\"\ntimeout = \"5s\"\n\
          [vip]\nenabled = true\n[[vip.vips]]\nname = \"vip\"\nresource = \"vip\"\naddress = \"{}\"\n",
-        cnf.display(),
+        galera_toml(&path_str(cnf), "1s", ""),
         env_num("RABBITMQ_MGMT_PORT_BASE") + 1,
         env_num("RABBITMQ_AMQP_PORT_BASE") + 1,
         rabbit.display(),
@@ -99,8 +100,7 @@ fn config(cnf: &Path, rabbit: &Path) -> String {
 
 /// The sandbox check user's [client] options for Galera node 1, in a file of the user's.
 fn galera_cnf(files: &Files, mode: u32) -> PathBuf {
-    let sandbox_cnf = sandbox(&["galera", "defaults_file", "1"]);
-    let text = std::fs::read_to_string(sandbox_cnf.trim()).expect("the sandbox's check.cnf");
+    let text = std::fs::read_to_string(galera_defaults_file(1)).expect("the sandbox's check.cnf");
     files.write("check.cnf", &text, mode)
 }
 
@@ -453,8 +453,7 @@ fn leak_test_users() -> common::Restore {
 
 /// Galera node 1's socket, from the sandbox's check.cnf.
 fn galera_socket() -> String {
-    let cnf = sandbox(&["galera", "defaults_file", "1"]);
-    let text = std::fs::read_to_string(cnf.trim()).expect("check.cnf");
+    let text = std::fs::read_to_string(galera_defaults_file(1)).expect("check.cnf");
     text.lines()
         .find_map(|l| l.strip_prefix("socket="))
         .expect("socket= in check.cnf")
@@ -534,8 +533,8 @@ fn no_password_in_any_output_at_debug_level() {
 
     // 1. Everything right: the secrets are used, successfully, on every connection.
     let good = Daemon::start(&format!(
-        "{head}[galera]\ndefaults_file = \"{}\"\ninterval = \"1s\"\n{}{pacemaker}",
-        cnf.display(),
+        "{head}{}{}{pacemaker}",
+        galera_toml(&path_str(&cnf), "1s", ""),
         rabbit(
             mgmt,
             amqp,

@@ -9,14 +9,25 @@
 //!   most advanced node; bootstrapping it (after the one printed edit) and starting the others
 //!   keeps the row on every node, and no joiner has to throw its data away.
 //!
-//! Both hold the Galera lock for the whole run and bring the cluster back to three Synced nodes
-//! in a Restore guard, also when an assertion fails. Each test prints how long it took.
+//! - Over https with basic auth, as in a deployment whose daemons keep their pages behind the web
+//!   config: `recover -c` reads this node's own metrics listener, its `[peers]` and a `--peer
+//!   https://` URL with `[peers]`' CA and credentials, and answers exactly as over plain http (the
+//!   clean-stop advice, and, without stopping anything, the refusal while all three run: one
+//!   line per node, named from its page, which proves every page was read). A wrong password or
+//!   a CA that did not sign the certificates: one refusal line per node, naming it and the cause.
+//!
+//! The first two hold the Galera lock for the whole run and bring the cluster back to three
+//! Synced nodes in a Restore guard, also when an assertion fails; the https one only reads (it
+//! holds the lock so nobody stops a node under it). Each test prints how long it took.
 
 mod common;
 
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::pki::Pki;
 use common::{
     closed_port, env, galera_heal, galera_section, galera_sql, lock, repo, Daemon, Restore,
 };
@@ -48,8 +59,13 @@ struct Watched {
     config: tempfile::NamedTempFile,
 }
 
+/// Node `n`'s `[galera]` section: the sandbox node, reading its state files.
+fn watched_section(n: u8) -> String {
+    galera_section(n, &format!("data_dir = \"{}\"", data_dir(n)))
+}
+
 fn watch(n: u8) -> Watched {
-    let section = galera_section(n, &format!("data_dir = \"{}\"", data_dir(n)));
+    let section = watched_section(n);
     let daemon = Daemon::start(&format!(
         "node_name = \"node{n}\"\n[listen]\ncheck = \"127.0.0.1:0\"\n{section}"
     ));
@@ -110,15 +126,22 @@ impl std::fmt::Display for Run {
 /// `clustercheckd recover -c <node `me`'s config> --peer <the others> EXTRA...`: the way an
 /// operator runs it on one node.
 fn recover(nodes: &[Watched], me: usize, extra: &[&str]) -> Run {
+    let others: Vec<String> = (0..nodes.len())
+        .filter(|&i| i != me)
+        .map(|i| url(&nodes[i]))
+        .collect();
+    run_recover(Some(nodes[me].config.path()), &others, extra)
+}
+
+/// `clustercheckd recover [-c CONFIG] --peer URL... EXTRA...`.
+fn run_recover(config: Option<&Path>, peers: &[String], extra: &[&str]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_clustercheckd"));
-    command
-        .arg("recover")
-        .arg("-c")
-        .arg(nodes[me].config.path());
-    for (i, node) in nodes.iter().enumerate() {
-        if i != me {
-            command.args(["--peer", &url(node)]);
-        }
+    command.arg("recover");
+    if let Some(config) = config {
+        command.arg("-c").arg(config);
+    }
+    for peer in peers {
+        command.args(["--peer", peer]);
     }
     let output = command
         .args(extra)
@@ -130,6 +153,99 @@ fn recover(nodes: &[Watched], me: usize, extra: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// The user the daemons' web configs let in, as their `[peers]` sections name it.
+const PEER_USER: &str = "peer";
+const PEER_PASSWORD: &str = "recover-peer-pw";
+
+/// The three nodes' daemons again, with their pages behind a web config on the metrics listener
+/// (TLS from a test CA, basic auth for [`PEER_USER`]), as in a deployment whose daemons read
+/// each other over https; their check listeners serve no page.
+struct Tls {
+    pki: Pki,
+    web: PathBuf,
+    daemons: Vec<Daemon>,
+}
+
+impl Tls {
+    fn start() -> Tls {
+        let pki = Pki::new();
+        let web = pki.web_config(PEER_USER, PEER_PASSWORD);
+        let daemons = NODES
+            .into_iter()
+            .map(|n| {
+                Daemon::start_with_args(
+                    &format!(
+                        "node_name = \"node{n}\"\n[listen]\ncheck = \"127.0.0.1:0\"\n\
+                         metrics = \"127.0.0.1:0\"\n{}",
+                        watched_section(n)
+                    ),
+                    &[OsStr::new("--web.config.file"), web.as_os_str()],
+                )
+            })
+            .collect();
+        Tls { pki, web, daemons }
+    }
+
+    fn url(&self, i: usize) -> String {
+        let metrics = self.daemons[i].metrics.expect("a metrics listener");
+        format!("https://{metrics}/status")
+    }
+
+    /// `recover -c` as on node `me`: its config names its metrics listener and web config (it
+    /// reads itself there), the next node in `[peers]` with `ca`'s CA and `password`, and the
+    /// last one only with `--peer` (a URL named on the command line).
+    fn recover(&self, me: usize, ca: &Pki, password: &str) -> Run {
+        let others: Vec<usize> = (0..NODES.len()).filter(|&i| i != me).collect();
+        let d = &self.daemons[me];
+        let config = tempfile::NamedTempFile::new().expect("temp config");
+        std::fs::write(
+            config.path(),
+            format!(
+                "node_name = \"node{}\"\n[listen]\ncheck = \"{}\"\nmetrics = \"{}\"\n\
+                 web_config_file = \"{}\"\n{}{}",
+                NODES[me],
+                d.check,
+                d.metrics.expect("a metrics listener"),
+                self.web.display(),
+                watched_section(NODES[me]),
+                ca.peers_section(&[self.url(others[0])], PEER_USER, password)
+            ),
+        )
+        .expect("write config");
+        run_recover(Some(config.path()), &[self.url(others[1])], &[])
+    }
+
+    /// Assert that reading the pages over https with the right CA and password gives `plain`'s
+    /// answer, byte for byte once each URL is replaced by its node's name; the daemons poll every
+    /// second, so their pages may lag the plain ones briefly.
+    fn assert_same_answer(&self, plain: &Run, plain_urls: &[String]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let expected = normalized(plain, plain_urls);
+        let urls: Vec<String> = (0..NODES.len()).map(|i| self.url(i)).collect();
+        loop {
+            let run = self.recover(0, &self.pki, PEER_PASSWORD);
+            let got = normalized(&run, &urls);
+            if got == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "over https:\n{got}\nover plain http:\n{expected}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+/// A run with each URL replaced by `<nodeN>` (`urls[i]` is node i+1's).
+fn normalized(run: &Run, urls: &[String]) -> String {
+    let mut text = run.to_string();
+    for (url, n) in urls.iter().zip(NODES) {
+        text = text.replace(url.as_str(), &format!("<node{n}>"));
+    }
+    text
 }
 
 /// `scripts/sandbox.sh ARGS`, which must succeed; its log (stderr) is returned, for what it did.
@@ -207,6 +323,7 @@ fn clean_stop_names_the_last_node_stopped_and_refuses_while_one_runs() {
     let started = Instant::now();
     galera_heal();
     let nodes: Vec<Watched> = NODES.into_iter().map(watch).collect();
+    let tls = Tls::start();
     for (w, n) in nodes.iter().zip(NODES) {
         wait_mysqld(w, n, "running");
     }
@@ -263,6 +380,9 @@ fn clean_stop_names_the_last_node_stopped_and_refuses_while_one_runs() {
     }
     let run = recover(&nodes, 0, &[]);
     println!("{run}");
+    // The same advice from pages behind TLS and basic auth.
+    let plain_urls: Vec<String> = nodes.iter().map(|w| format!("{}/status", url(w))).collect();
+    tls.assert_same_answer(&run, &plain_urls);
     let log = follow(&run, 2);
     assert!(!log.contains("discarding its state"), "{log}");
     for (w, n) in nodes.iter().zip(NODES) {
@@ -433,6 +553,74 @@ fn after_a_crash_recovered_positions_name_the_node_and_the_last_write_survives()
     galera_sql(1, "DROP DATABASE clustercheckd_recover_test");
     println!(
         "crash recovery test: {:.1} s (of which --wsrep-recover x3: {recover_secs:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Pages behind the web config (https, basic auth), read with `[peers]`' CA and credentials:
+/// the same answer as over plain http. Nothing is stopped: while all three nodes run, recover
+/// refuses with one line per node naming it from its own page ("nodeN (URL): mysqld is
+/// running"), which it can only do having read all three. A wrong password, or a CA that did not
+/// sign the certificates: one line per node naming its URL and the cause, exit 1.
+#[test]
+fn https_pages_with_basic_auth_give_the_same_answer() {
+    let waited = Instant::now();
+    let _lock = lock("galera");
+    let started = Instant::now();
+    println!(
+        "waited {:.1} s for the Galera lock",
+        waited.elapsed().as_secs_f64()
+    );
+    let nodes: Vec<Watched> = NODES.into_iter().map(watch).collect();
+    let tls = Tls::start();
+    for (w, n) in nodes.iter().zip(NODES) {
+        wait_mysqld(w, n, "running");
+    }
+    let plain = recover(&nodes, 0, &[]);
+    assert_eq!(plain.code, 1, "{plain}");
+    assert_eq!(plain.stderr.lines().count(), 3, "{plain}");
+    for (line, n) in plain.stderr.lines().zip(NODES) {
+        assert!(
+            line.starts_with(&format!("clustercheckd recover: refused: node{n} (http://"))
+                && line.contains("mysqld is running"),
+            "{plain}"
+        );
+    }
+    let plain_urls: Vec<String> = nodes.iter().map(|w| format!("{}/status", url(w))).collect();
+    tls.assert_same_answer(&plain, &plain_urls);
+
+    let refusals = |run: &Run, cause: &str| {
+        assert_eq!(run.code, 1, "{run}");
+        assert_eq!(run.stderr.lines().count(), 3, "{run}");
+        for i in 0..NODES.len() {
+            let url = tls.url(i);
+            let line = run
+                .stderr
+                .lines()
+                .find(|l| l.contains(&url))
+                .unwrap_or_else(|| panic!("no line names {url}:\n{run}"));
+            assert!(
+                line.starts_with(&format!(
+                    "clustercheckd recover: refused: {url}: its clustercheckd did not report ("
+                )) && line.contains(cause),
+                "{run}"
+            );
+        }
+        assert!(!run.stdout.contains("Bootstrap"), "{run}");
+    };
+    let run = tls.recover(0, &tls.pki, "wrong-pw");
+    refusals(&run, "(answered HTTP 401)");
+    assert!(!run.to_string().contains("wrong-pw"), "{run}");
+    let other_ca = Pki::new();
+    let run = tls.recover(1, &other_ca, PEER_PASSWORD);
+    refusals(&run, "invalid peer certificate");
+
+    // Without -c there is no CA to trust: a usage error before any page is asked.
+    let run = run_recover(None, &[tls.url(0)], &["--self", &tls.url(1)]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("[peers] ca_file"), "{run}");
+    println!(
+        "recover over https test: {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }

@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::haproxy_httpchk as lb;
-use common::{galera_heal, lock, Daemon};
+use common::{lock, Daemon};
 
 /// The first check answered on `addr` once something listens there again: connects as fast as it
 /// can (refused while nothing listens), then sends what HAProxy sends. Runs in its own thread
@@ -53,13 +53,11 @@ fn first_answer_after_restart(addr: SocketAddr) -> std::thread::JoinHandle<(u16,
 fn three_restarts_of_the_daemon_never_mark_a_healthy_node_down_and_never_drain_it() {
     // Read-only, but a concurrent disturbance of node 1 would take it down for real.
     let _lock = lock("galera");
-    galera_heal();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let maintenance = dir.path().join("clustercheck.disabled");
-    let galera = common::galera_section(
-        1,
-        &format!("maintenance_file = \"{}\"", maintenance.display()),
-    );
+    let lb::Node1 {
+        dir: _dir,
+        maintenance,
+        galera,
+    } = lb::node1_with_maintenance_file();
     let mut daemon = Daemon::start(&galera);
     let addr = daemon.addr();
     // Every later daemon binds the same port, as a restarted service does.

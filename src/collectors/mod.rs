@@ -167,6 +167,26 @@ pub(crate) fn http_tls(ca_certificates: &[Vec<u8>]) -> Result<rustls::ClientConf
         .with_no_client_auth())
 }
 
+/// An error and its causes on one line, for a log field, a JSON string or an operator's
+/// terminal: "error sending request for url (...): client error (Connect): tcp connect error:
+/// Connection refused (os error 111)". A cause whose text the line already holds is left out
+/// (many errors repeat their source's message in their own), and every run of whitespace, line
+/// breaks included, becomes one space. The one helper for this: the peers, the RabbitMQ API and
+/// probe, and `clustercheckd recover` all report errors through it.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 pub(crate) fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
@@ -185,6 +205,62 @@ mod tests {
             .build()
             .expect("a client");
         assert!(http_tls(&[b"not DER".to_vec()]).is_err());
+    }
+
+    /// A test error with a message and an optional cause.
+    #[derive(Debug)]
+    struct Chained(&'static str, Option<Box<Chained>>);
+
+    impl std::fmt::Display for Chained {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Chained {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|c| c as _)
+        }
+    }
+
+    fn chain(messages: &[&'static str]) -> Chained {
+        let (last, rest) = messages.split_last().expect("a message");
+        rest.iter().rev().fold(Chained(last, None), |cause, m| {
+            Chained(m, Some(Box::new(cause)))
+        })
+    }
+
+    #[test]
+    fn error_chains_are_one_line_without_repeats() {
+        assert_eq!(error_chain(&chain(&["alone"])), "alone");
+        assert_eq!(
+            error_chain(&chain(&[
+                "error sending request for url (http://127.0.0.1:9/status)",
+                "client error (Connect)",
+                "tcp connect error",
+                "Connection refused (os error 111)",
+            ])),
+            "error sending request for url (http://127.0.0.1:9/status): client error (Connect): \
+             tcp connect error: Connection refused (os error 111)"
+        );
+        // A cause the message already quotes is not repeated; a later one still comes.
+        assert_eq!(
+            error_chain(&chain(&[
+                "body cut short: unexpected EOF",
+                "unexpected EOF",
+                "reset"
+            ])),
+            "body cut short: unexpected EOF: reset"
+        );
+        // Line breaks and runs of spaces (a server's text, a multi-line cause) become one space.
+        assert_eq!(
+            error_chain(&chain(&[
+                "bad answer:\n  line one\r\n\tline two",
+                "cause\nsplit"
+            ])),
+            "bad answer: line one line two: cause split"
+        );
+        assert_eq!(error_chain(&chain(&[""])), "");
     }
 
     #[tokio::test]

@@ -204,34 +204,11 @@ impl Withdrawn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectors::galera::status::{GaleraStatus, LocalState, StatusRows};
-    use crate::collectors::galera::Polled;
+    use crate::collectors::galera::status::tests_support::synced_status as synced;
+    use crate::collectors::galera::status::LocalState;
+    use crate::collectors::galera::tests_support::polled as snapshot;
     use crate::config::GaleraConfig;
-    use std::sync::Arc;
     use std::time::Instant;
-
-    fn synced() -> GaleraStatus {
-        let rows: StatusRows = crate::collectors::galera::status::tests_support::synced_rows()
-            .into_iter()
-            .collect();
-        rows.parse().unwrap()
-    }
-
-    fn snapshot(status: GaleraStatus, now: Instant) -> GaleraSnapshot {
-        GaleraSnapshot {
-            taken_at: Some(now),
-            outcome: Ok(Arc::new(Polled {
-                status,
-                members: None,
-            })),
-            maintenance_file: false,
-            unreachable_since: now,
-            hold: None,
-            state_files: None,
-            holds_ended: Default::default(),
-            stats: Default::default(),
-        }
-    }
 
     fn with_queue(queue: u64) -> GaleraSnapshot {
         let mut status = synced();

@@ -404,35 +404,12 @@ pub fn status_reason(status: &GaleraStatus, config: &GaleraConfig) -> Reason {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectors::galera::status::StatusRows;
-    use crate::collectors::galera::{GaleraSnapshot, Polled};
+    use crate::collectors::galera::status::tests_support::synced_status as synced;
+    use crate::collectors::galera::tests_support::polled as snapshot;
     use std::sync::Arc;
-
-    fn synced() -> GaleraStatus {
-        let rows: StatusRows = crate::collectors::galera::status::tests_support::synced_rows()
-            .into_iter()
-            .collect();
-        rows.parse().unwrap()
-    }
 
     fn config() -> GaleraConfig {
         GaleraConfig::default()
-    }
-
-    fn snapshot(status: GaleraStatus, now: Instant) -> GaleraSnapshot {
-        GaleraSnapshot {
-            taken_at: Some(now),
-            outcome: Ok(Arc::new(Polled {
-                status,
-                members: None,
-            })),
-            maintenance_file: false,
-            unreachable_since: now,
-            hold: None,
-            state_files: None,
-            holds_ended: Default::default(),
-            stats: Default::default(),
-        }
     }
 
     fn reason_of(status: GaleraStatus, config: &GaleraConfig) -> Reason {

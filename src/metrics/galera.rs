@@ -281,8 +281,9 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::collectors::galera::status::{tests_support::synced_rows, StatusRows};
-    use crate::collectors::galera::{GaleraSnapshot, PollError, Polled};
+    use crate::collectors::galera::status::tests_support::synced_status;
+    use crate::collectors::galera::tests_support::polled;
+    use crate::collectors::galera::{GaleraSnapshot, PollError};
     use crate::health::galera::verdict;
 
     fn exposition(snapshot: &GaleraSnapshot) -> String {
@@ -299,14 +300,7 @@ mod tests {
     }
 
     fn synced_snapshot() -> GaleraSnapshot {
-        let now = Instant::now();
-        let rows: StatusRows = synced_rows().into_iter().collect();
-        let mut snapshot = GaleraSnapshot::initial(now);
-        snapshot.taken_at = Some(now);
-        snapshot.outcome = Ok(Arc::new(Polled {
-            status: rows.parse().expect("synced rows parse"),
-            members: None,
-        }));
+        let mut snapshot = polled(synced_status(), Instant::now());
         snapshot.stats.up = true;
         snapshot
     }

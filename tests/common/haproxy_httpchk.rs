@@ -5,12 +5,40 @@
 //! the daemon).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 pub use super::haproxy::Haproxy;
 
 /// One `show stat` row: column name -> value (`status`, `chkfail`, `chkdown`, `check_status`...).
 pub type Row = HashMap<String, String>;
+
+/// Where both tests start: the Galera cluster healed to three synced nodes (the caller holds the
+/// galera lock), and a `[galera]` section for node 1 whose maintenance file is in a temporary
+/// directory of the test's (the file itself not created).
+pub struct Node1 {
+    /// The temporary directory (removed when dropped): the maintenance file's, and room for
+    /// other files of the test.
+    pub dir: tempfile::TempDir,
+    pub maintenance: PathBuf,
+    /// The `[galera]` section, [`super::galera_section`] with `maintenance_file`.
+    pub galera: String,
+}
+
+pub fn node1_with_maintenance_file() -> Node1 {
+    super::galera_heal();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let maintenance = dir.path().join("clustercheck.disabled");
+    let galera = super::galera_section(
+        1,
+        &format!("maintenance_file = \"{}\"", maintenance.display()),
+    );
+    Node1 {
+        dir,
+        maintenance,
+        galera,
+    }
+}
 
 /// HAProxy checking `node1` (sandbox Galera node `galera_node`'s SQL port) on `check_port` with
 /// `check_params`, e.g. `inter 100ms fall 2 rise 2`. A check waits up to the preamble's
@@ -33,18 +61,7 @@ pub fn node(haproxy: &Haproxy) -> Row {
 
 /// Wait until node1's `status` is exactly `want` (`UP`, `DOWN`, ...); returns how long it took.
 pub fn wait_status(haproxy: &Haproxy, want: &str, within: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let row = node(haproxy);
-        if row.get("status").map(String::as_str) == Some(want) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "node1 not {want} within {within:?}: {row:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    haproxy.wait_status("galera", "node1", want, within)
 }
 
 /// A numeric column of a row (0 when empty).

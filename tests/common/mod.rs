@@ -538,17 +538,7 @@ pub struct ClosedPort {
 }
 
 pub fn closed_port() -> ClosedPort {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-        .expect("a TCP socket");
-    socket
-        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("bind 127.0.0.1:0");
-    let port = socket
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .map(|a| a.port())
-        .expect("the bound port");
+    let (port, socket) = bound_socket(false);
     ClosedPort {
         port,
         _socket: socket,
@@ -565,9 +555,19 @@ pub struct ReservedPort {
 }
 
 pub fn reserved_port() -> ReservedPort {
+    let (port, socket) = bound_socket(true);
+    ReservedPort {
+        port,
+        _socket: socket,
+    }
+}
+
+/// A TCP socket bound to 127.0.0.1:0 (with SO_REUSEADDR when `reuse`) that does not listen, and
+/// its port.
+fn bound_socket(reuse: bool) -> (u16, socket2::Socket) {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
         .expect("a TCP socket");
-    socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    socket.set_reuse_address(reuse).expect("SO_REUSEADDR");
     socket
         .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
         .expect("bind 127.0.0.1:0");
@@ -577,10 +577,7 @@ pub fn reserved_port() -> ReservedPort {
         .and_then(|a| a.as_socket())
         .map(|a| a.port())
         .expect("the bound port");
-    ReservedPort {
-        port,
-        _socket: socket,
-    }
+    (port, socket)
 }
 
 /// Three daemons, one per sandbox Galera node (`sections[i]` is node i+1's `[galera]` section),
@@ -603,11 +600,19 @@ pub fn galera_peer_daemons(sections: [String; 3], peers_extra: &str) -> Vec<Daem
         .collect()
 }
 
+/// A `[galera]` section watching sandbox Galera node `n` through its check user's defaults file,
+/// polled every second; `extra` lines go into the section.
 pub fn galera_section(n: u8, extra: &str) -> String {
-    let defaults = sandbox(&["galera", "defaults_file", &n.to_string()]);
+    galera_toml(&galera_defaults_file(n), "1s", extra)
+}
+
+/// The one builder of the tests' `[galera]` sections: the check user's options file
+/// `defaults_file` (e.g. [`galera_defaults_file`] or a copy of it), polled every `interval` with
+/// a one-second timeout; `extra` lines go into the section.
+pub fn galera_toml(defaults_file: &str, interval: &str, extra: &str) -> String {
     format!(
-        "[galera]\ndefaults_file = \"{}\"\ninterval = \"1s\"\ntimeout = \"1s\"\n{extra}\n",
-        defaults.trim()
+        "[galera]\ndefaults_file = \"{defaults_file}\"\ninterval = \"{interval}\"\n\
+         timeout = \"1s\"\n{extra}\n"
     )
 }
 
@@ -643,6 +648,14 @@ pub fn wait_for_writer(daemons: &[&Daemon], within: Duration) -> usize {
         |codes| codes.iter().filter(|c| **c == 200).count() == 1,
     );
     codes.iter().position(|c| *c == 200).unwrap_or(0)
+}
+
+/// The sandbox's defaults file of Galera node `n`'s check user (`[client]` user, password,
+/// socket).
+pub fn galera_defaults_file(n: u8) -> String {
+    sandbox(&["galera", "defaults_file", &n.to_string()])
+        .trim()
+        .to_owned()
 }
 
 /// A `[rabbitmq]` section watching sandbox RabbitMQ node `n` with fast intervals; `extra` lines

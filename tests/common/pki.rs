@@ -1,6 +1,8 @@
 //! A throw-away PKI for TLS tests: a CA, a server certificate for IP 127.0.0.1 and a client
 //! certificate, made at run time with openssl in a temporary directory (tests/web.rs, the peers'
-//! https test in tests/peers.rs).
+//! https test in tests/peers.rs, recover over https in tests/recover.rs); and the two ends of
+//! daemons reading each other's pages behind a web config: [`Pki::web_config`] for the pages,
+//! [`Pki::peers_section`] for their readers.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -119,5 +121,43 @@ impl Pki {
             "-extfile",
             &ext,
         ]);
+    }
+
+    /// A web config file for a daemon's metrics listener: TLS with `server.crt` (signed by this
+    /// CA, for 127.0.0.1) and basic auth for `user` with `password` (bcrypt, cost 4: fast).
+    pub fn web_config(&self, user: &str, password: &str) -> PathBuf {
+        let path = self.path(&format!("web-{user}-{}.yml", self.files()));
+        std::fs::write(
+            &path,
+            format!(
+                "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  \
+                 {user}: '{}'\n",
+                self.path("server.crt").display(),
+                self.path("server.key").display(),
+                bcrypt::hash(password, 4).expect("bcrypt")
+            ),
+        )
+        .expect("write web config");
+        path
+    }
+
+    /// The `[peers]` section that reads `urls` (behind [`Pki::web_config`]) as `user` with
+    /// `password`: this CA as `ca_file`, and a password file written here.
+    pub fn peers_section(&self, urls: &[String], user: &str, password: &str) -> String {
+        let file = self.path(&format!("password-{}", self.files()));
+        std::fs::write(&file, format!("{password}\n")).expect("write password file");
+        let urls: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
+        format!(
+            "[peers]\nurls = [{}]\nca_file = \"{}\"\nusername = \"{user}\"\n\
+             password_file = \"{}\"\n",
+            urls.join(", "),
+            self.ca_crt.display(),
+            file.display()
+        )
+    }
+
+    /// How many files the directory holds: a fresh name for the next one.
+    fn files(&self) -> usize {
+        std::fs::read_dir(self.dir.path()).map_or(0, Iterator::count)
     }
 }

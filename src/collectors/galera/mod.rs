@@ -732,6 +732,24 @@ fn name_value(row: Row) -> Option<(String, String)> {
 }
 
 #[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// The snapshot of a poll that returned `status` at `now` (the member list not read), for
+    /// the tests of what is made of a snapshot: verdicts, agent replies, metrics.
+    pub fn polled(status: GaleraStatus, now: Instant) -> GaleraSnapshot {
+        GaleraSnapshot {
+            taken_at: Some(now),
+            outcome: Ok(Arc::new(Polled {
+                status,
+                members: None,
+            })),
+            ..GaleraSnapshot::initial(now)
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

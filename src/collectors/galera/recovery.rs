@@ -207,15 +207,9 @@ impl RecoveryGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectors::galera::status::tests_support::synced_rows;
-    use crate::collectors::galera::status::StatusRows;
+    use crate::collectors::galera::status::tests_support::synced_status as synced;
 
     const MAX: Duration = Duration::from_secs(30);
-
-    fn synced() -> GaleraStatus {
-        let rows: StatusRows = synced_rows().into_iter().collect();
-        rows.parse().expect("synced rows parse")
-    }
 
     fn with_evs(state: &str) -> GaleraStatus {
         GaleraStatus {

@@ -400,6 +400,14 @@ pub fn suspect_timeout_from_provider_options(options: &str) -> Option<Duration> 
 
 #[cfg(test)]
 pub(crate) mod tests_support {
+    use super::{GaleraStatus, StatusRows};
+
+    /// [`synced_rows`] as the collector parses them: the status of a synced node.
+    pub fn synced_status() -> GaleraStatus {
+        let rows: StatusRows = synced_rows().into_iter().collect();
+        rows.parse().expect("synced rows parse")
+    }
+
     /// A subset of the rows MariaDB 10.11 + galera-4 returned on a synced node of the sandbox.
     pub fn synced_rows() -> Vec<(String, String)> {
         [

@@ -5,7 +5,8 @@
 //! so a round always ends before the next starts). A peer that does not answer, answers an
 //! error status or a body that is not a /status document is reported as unreachable with a
 //! one-line error; nothing else changes: peer failures are reported, never fatal. The poll runs
-//! in the background: no check ever waits on a peer.
+//! in the background: no check ever waits on a peer. [`client`] and [`get_page`] are also how
+//! `clustercheckd recover` reads the daemons' pages, with the same CA and credentials.
 //!
 //! Each round is published with the one before it ([`PeersSnapshot::latest`],
 //! [`PeersSnapshot::previous`]), because the stale-view rule needs two rounds in a row. What the
@@ -21,7 +22,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::collectors::{publisher, CollectorStats, Feed, Publisher, Ticker};
-use crate::config::PeersConfig;
+use crate::config::{PeerCredentials, PeersConfig};
 
 pub mod status;
 
@@ -107,7 +108,7 @@ pub fn spawn(
     config: PeersConfig,
     shutdown: CancellationToken,
 ) -> Result<(Feed<PeersSnapshot>, tokio::task::JoinHandle<()>), StartError> {
-    let client = client(&config)?;
+    let client = client(&config, config.timeout)?;
     let (tx, feed) = publisher(PeersSnapshot::default());
     let poller = Poller {
         failures: vec![0; config.urls.len()],
@@ -121,27 +122,87 @@ pub fn spawn(
     Ok((feed, tokio::spawn(poller.run(tx, shutdown))))
 }
 
-/// The one HTTP client: no proxy, no redirects (a /status URL that redirects is misconfigured),
-/// the timeout on everything, and TLS trusting only `peers.ca_file` when it is set.
-fn client(config: &PeersConfig) -> Result<reqwest::Client, StartError> {
+/// Errors are cut to this many characters: they go into every round's snapshot and /cluster.
+const MAX_ERROR_CHARS: usize = 300;
+
+/// The one HTTP client for peers' pages, the poller's and `clustercheckd recover`'s: no proxy, no
+/// redirects (a /status URL that redirects is misconfigured), `timeout` on everything, and TLS
+/// trusting only `peers.ca_file`'s CAs (config validation requires it for https:// peers; no
+/// roots at all without it). Send requests with [`get_page`], which adds the basic auth.
+pub fn client(config: &PeersConfig, timeout: Duration) -> Result<reqwest::Client, StartError> {
     let builder = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(config.timeout)
-        .connect_timeout(config.timeout)
+        .timeout(timeout)
+        .connect_timeout(timeout)
         .pool_max_idle_per_host(1)
         .user_agent(concat!(
             "clustercheckd/",
             env!("CARGO_PKG_VERSION"),
             " peers"
         ));
-    // Roots: only `peers.ca_file`'s (config validation requires it for https:// peers).
+    // reqwest's `rustls-no-provider` panics on a client built without our TLS config.
     let tls = crate::collectors::http_tls(&config.ca_certificates)
         .map_err(|e| StartError::Tls(format!("peers.ca_file: {e}")))?;
     builder
         .tls_backend_preconfigured(tls)
         .build()
         .map_err(|e| StartError::Client(one_line(&e)))
+}
+
+/// GET one peer page with [`client`]'s client: the request and the body under one deadline
+/// (`timeout`), the body under [`MAX_BODY_BYTES`], `credentials` as basic auth when given. Every
+/// failure is one line (a refused connection, a certificate the CA did not sign, "answered HTTP
+/// 401" for a wrong password).
+pub async fn get_page(
+    client: &reqwest::Client,
+    url: &str,
+    credentials: Option<&PeerCredentials>,
+    timeout: Duration,
+) -> Result<Vec<u8>, PeerError> {
+    let fetch = async {
+        let mut request = client
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(credentials) = credentials {
+            request =
+                request.basic_auth(&credentials.username, Some(credentials.password.expose()));
+        }
+        let error = |e: reqwest::Error| match e.is_timeout() {
+            true => PeerError::Timeout(timeout),
+            false => PeerError::Unreachable(one_line(&e)),
+        };
+        let mut response = request.send().await.map_err(error)?;
+        if !response.status().is_success() {
+            return Err(PeerError::Status(response.status().as_u16()));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(PeerError::TooLarge);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(error)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(PeerError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    match tokio::time::timeout(timeout, fetch).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(PeerError::Timeout(timeout)),
+    }
+}
+
+/// [`crate::collectors::error_chain`], cut to [`MAX_ERROR_CHARS`].
+fn one_line(error: &dyn std::error::Error) -> String {
+    crate::collectors::error_chain(error)
+        .chars()
+        .take(MAX_ERROR_CHARS)
+        .collect()
 }
 
 struct Poller {
@@ -219,48 +280,11 @@ impl Poller {
     /// One peer: the request and the body under one deadline, the body under a byte cap.
     async fn ask(&self, url: &str) -> (String, Result<PeerStatus, PeerError>, Instant, Duration) {
         let sent = Instant::now();
-        let outcome = match tokio::time::timeout(self.config.timeout, self.fetch(url)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(PeerError::Timeout(self.config.timeout)),
-        };
+        let credentials = self.config.credentials.as_ref();
+        let outcome = get_page(&self.client, url, credentials, self.config.timeout)
+            .await
+            .and_then(|body| Ok(status::parse(&body)?));
         (url.to_owned(), outcome, sent, sent.elapsed())
-    }
-
-    async fn fetch(&self, url: &str) -> Result<PeerStatus, PeerError> {
-        let mut request = self
-            .client
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(credentials) = &self.config.credentials {
-            request =
-                request.basic_auth(&credentials.username, Some(credentials.password.expose()));
-        }
-        let mut response = request.send().await.map_err(|e| self.error(&e))?;
-        if !response.status().is_success() {
-            return Err(PeerError::Status(response.status().as_u16()));
-        }
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-        {
-            return Err(PeerError::TooLarge);
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.error(&e))? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(PeerError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(status::parse(&body)?)
-    }
-
-    fn error(&self, error: &reqwest::Error) -> PeerError {
-        if error.is_timeout() {
-            PeerError::Timeout(self.config.timeout)
-        } else {
-            PeerError::Unreachable(one_line(error))
-        }
     }
 
     /// A peer going away or coming back is logged once per change.
@@ -279,22 +303,30 @@ impl Poller {
     }
 }
 
-/// An error and its causes on one line ("error sending request: ...: Connection refused").
-fn one_line(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_one_line_and_capped() {
+        let long = std::io::Error::other(format!("refused\n{}", "x".repeat(400)));
+        let text = one_line(&long);
+        assert_eq!(text.chars().count(), MAX_ERROR_CHARS);
+        assert!(text.starts_with("refused xxx"), "{text}");
     }
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(300)
-        .collect()
+
+    /// recover and the poller share one client; building it needs our TLS config (reqwest's
+    /// `rustls-no-provider` panics otherwise) and fails in one line on a bad CA.
+    #[test]
+    fn the_client_is_built_with_the_peers_ca() {
+        client(&PeersConfig::default(), Duration::from_secs(1)).expect("a client");
+        let bad = PeersConfig {
+            ca_certificates: vec![b"not DER".to_vec()],
+            ..PeersConfig::default()
+        };
+        let err = client(&bad, Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("peers: peers.ca_file: "), "{err}");
+    }
 }

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::collectors::error_chain;
 use crate::config::{RabbitmqConfig, RabbitmqCredentials};
 
 /// Bodies other than the queue listing are small (a node entry is ~10 kB); this only stops a
@@ -313,21 +314,6 @@ impl Client {
             Err(e) => Err(e),
         }
     }
-}
-
-/// An error and its causes on one line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Duration and errors of each API call, for `clustercheckd_rabbitmq_api_*`.

@@ -26,7 +26,7 @@ use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPUri, AMQPUserInfo};
 use lapin::{AsyncTcpStream, BasicProperties, Connection, ConnectionProperties, Event};
 use serde::Serialize;
 
-use super::api::error_chain;
+use crate::collectors::error_chain;
 use crate::config::{RabbitmqConfig, RabbitmqCredentials};
 
 /// What one probe found.
@@ -129,18 +129,26 @@ impl Probe {
         };
         // Clean up: a polite close when the broker still reads from us, then the socket goes
         // in every case. Bounded, so a hung broker cannot hold the poller.
+        let mut closed_politely = false;
         if let Some(connection) = connection {
             if !connection.status().blocked() && connection.status().connected() {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(1).min(self.timeout),
-                    connection.close(200, "clustercheckd probe done".into()),
-                )
-                .await;
+                closed_politely = matches!(
+                    tokio::time::timeout(
+                        Duration::from_secs(1).min(self.timeout),
+                        connection.close(200, "clustercheckd probe done".into()),
+                    )
+                    .await,
+                    Ok(Ok(()))
+                );
             }
             drop(connection);
         }
+        // After close-ok the broker closes the socket itself; shutting it under lapin's I/O
+        // thread then would only race it.
         if let Some(socket) = socket.lock().ok().and_then(|mut s| s.take()) {
-            let _ = socket.shutdown(std::net::Shutdown::Both);
+            if !closed_politely {
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
         }
         outcome
     }
