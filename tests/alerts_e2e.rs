@@ -10,6 +10,8 @@
 //!   dashboards' variables replaced by their real values) must match series, every panel must
 //!   have data unless documented as empty on a healthy cluster, and the scrapes must pass
 //!   `promtool check metrics` (scripts/check-dashboards.py). Besides the three Galera daemons
+//!   (with `[writer]` on the tests' lease row, so the writer rules and panels are checked too;
+//!   they write that row, under the Galera lock)
 //!   it runs a fourth with Pacemaker and the VIP enabled against the sandbox's live single-node
 //!   cluster (node name from `crm_node -n`, read-only: nothing is moved or stopped), so the
 //!   Pacemaker and VIP rules and panels are checked too; two more daemons replay recorded crm_mon
@@ -44,13 +46,36 @@ use common::prometheus::{shortened_rules, Prometheus, SHORT_FOR};
 use common::{path_str, repo, sandbox, Daemon, Restore};
 
 fn daemons() -> Vec<Daemon> {
+    galera_daemons(false)
+}
+
+/// With `[writer]` on the tests' lease row, so the writer rules and panels find their series;
+/// waits until one of them is the writer (before that, GaleraNoWriter would be pending and the
+/// holder's series missing). At the default timing: the fast one's 400 ms statement timeout
+/// could make a busy machine look like failing renewals. They write the lease row: the caller
+/// holds the Galera lock.
+fn writer_daemons() -> Vec<Daemon> {
+    let daemons = galera_daemons(true);
+    let all: Vec<&Daemon> = daemons.iter().collect();
+    // The row may name a node none of these is the daemon of: lease + margin (6 s), a round
+    // (1 s) and the handover gap (7 s).
+    common::wait_for_writer(&all, Duration::from_secs(30));
+    daemons
+}
+
+fn galera_daemons(writer: bool) -> Vec<Daemon> {
     // RabbitMQ too, so the RabbitMQ rules find their series; each with the two others as
     // [peers], so the cluster-view rules and panels find theirs.
     let section = |n| {
         format!(
-            "{}{}",
+            "{}{}{}",
             common::galera_section(n, ""),
-            common::rabbitmq_section(n, "")
+            common::rabbitmq_section(n, ""),
+            if writer {
+                common::writer_section(n, "")
+            } else {
+                String::new()
+            }
         )
     };
     common::galera_peer_daemons([section(1), section(2), section(3)], "")
@@ -166,7 +191,7 @@ fn targets(daemons: &[Daemon]) -> Vec<String> {
 #[test]
 fn every_query_and_rule_resolves_on_live_prometheus() {
     let _locks = lock_all(&["galera", "pacemaker"]);
-    let daemons = daemons();
+    let daemons = writer_daemons();
     let pacemaker = pacemaker_daemon();
     let scripts = tempfile::tempdir().expect("temp dir");
     let fixtures: Vec<Daemon> = ["migration-threshold", "vip-banned"]
@@ -228,7 +253,7 @@ fn check_dashboards(prometheus: &Prometheus, daemons: &[&Daemon], extra: &[&str]
 fn healthy_sandbox_has_no_warning_or_critical_alert() {
     // Read-only, but nobody may be disturbing a cluster meanwhile.
     let _locks = lock_all(&["galera", "rabbitmq", "pacemaker"]);
-    let daemons = daemons();
+    let daemons = writer_daemons();
     let pacemaker = pacemaker_daemon();
     for d in daemons.iter().chain(std::iter::once(&pacemaker)) {
         wait_collectors_up(d, Duration::from_secs(30));

@@ -11,6 +11,9 @@
 //!
 //! Holds the Galera lock throughout and heals the cluster (and resumes anything frozen) when done,
 //! even on panic.
+//!
+//! `each_lease_row_is_an_independent_lease`: `writer.lease_row` separates leases on one cluster
+//! (the sandbox's demo daemons hold row 2 while the tests use row 1).
 
 mod common;
 
@@ -32,17 +35,14 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 /// Daemon `n`'s config; its maintenance file is its own, in `dir` (never created): the default
 /// path is shared by everything on this host, and a file left there would disable all three.
 fn writer_toml(n: u8, dir: &std::path::Path) -> String {
-    let lease_file = sandbox(&["galera", "writer_defaults_file", &n.to_string()]);
     let maintenance = dir.join(format!("node{n}.disabled"));
     format!(
-        "{}\n[writer]\nenabled = true\ndefaults_file = \"{}\"\nlease = \"2500ms\"\n\
-         margin = \"500ms\"\nrenew_interval = \"400ms\"\ntimeout = \"400ms\"\n\
-         handover_gap = \"1500ms\"\n[haproxy]\ninter = \"400ms\"\nfall = 2\n",
+        "{}\n{}",
         galera_section(
             n,
             &format!("maintenance_file = \"{}\"", maintenance.display())
         ),
-        lease_file.trim()
+        common::fast_writer_section(n)
     )
 }
 
@@ -419,4 +419,58 @@ fn one_writer_at_most_under_churn_and_a_new_one_within_10s() {
     for (what, took) in liveness {
         assert!(took <= LIVENESS, "{what}: {took:?}");
     }
+}
+
+/// Two daemons on the same node, one on row 1 and one on row 3, are each the writer of their own
+/// row at once. On one row, with the same node name, they would take the lease from each other
+/// (a row naming this node is acquired at once) and never pass the handover gap. A row that
+/// does not exist is an error in /status, never a writer.
+#[test]
+fn each_lease_row_is_an_independent_lease() {
+    let _lock = lock("galera");
+    galera_heal();
+    common::galera_sql(
+        1,
+        "INSERT IGNORE INTO clustercheckd.writer_lease (id) VALUES (3)",
+    );
+    let _drop_row = Restore::new(|| {
+        let _ = std::process::Command::new("bash")
+            .arg(common::repo().join("scripts/sandbox.sh"))
+            .args([
+                "galera",
+                "sql",
+                "1",
+                "DELETE FROM clustercheckd.writer_lease WHERE id = 3",
+            ])
+            .output();
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let on_row = |row: u8| {
+        Daemon::start(&format!(
+            "{}lease_row = {row}\n",
+            writer_toml(1, dir.path())
+        ))
+    };
+    let (one, three, missing) = (on_row(1), on_row(3), on_row(200));
+    let both = || [one.get("/writer").status, three.get("/writer").status];
+    common::wait_for(Duration::from_secs(15), "both writers", both, |c| {
+        *c == [200, 200]
+    });
+    // And they stay so: nothing takes one row's lease for the other's.
+    let since = Instant::now();
+    while since.elapsed() < Duration::from_secs(2) {
+        assert_eq!(both(), [200, 200], "{}", three.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rows = common::galera_sql(
+        1,
+        "SELECT id, holder FROM clustercheckd.writer_lease WHERE id IN (1, 3) ORDER BY id",
+    );
+    assert_eq!(rows.trim(), "1\tnode1\n3\tnode1", "{rows}");
+    assert_eq!(missing.get("/writer").status, 503);
+    let status = missing.get("/status").body;
+    assert!(
+        status.contains("the lease row (id 200 in clustercheckd.writer_lease) does not exist"),
+        "{status}"
+    );
 }

@@ -17,7 +17,8 @@
 #   wait_cluster_size N SIZE [SECS]   wait until node N is Primary with wsrep_cluster_size SIZE
 #   defaults_file N         print the path of node N's [client] file for the check user
 #   writer_defaults_file N  print the path of node N's [client] file for the writer lease user
-#   setup_writer            create the lease schema, table, row and user (idempotent; up does it)
+#   setup_writer            create the lease schema, table, rows and user (idempotent; up does it):
+#                           row 1 for the tests' daemons, row 2 for the demo daemons'
 #
 # Node N (1..3): SQL port GALERA_SQL_PORT_BASE+N, gmcast GALERA_GCOMM_PORT_BASE+N, IST
 # GALERA_IST_PORT_BASE+N, rsync SST GALERA_SST_PORT_BASE+N. Files under $SANDBOX_DIR/galera/nodeN:
@@ -304,7 +305,7 @@ CREATE TABLE IF NOT EXISTS clustercheckd.writer_lease (
   generation BIGINT UNSIGNED NOT NULL DEFAULT 0,
   renewals BIGINT UNSIGNED NOT NULL DEFAULT 0
 ) ENGINE=InnoDB;
-INSERT IGNORE INTO clustercheckd.writer_lease (id) VALUES (1);"
+INSERT IGNORE INTO clustercheckd.writer_lease (id) VALUES (1), (2);"
   for h in localhost 127.0.0.1; do
     sql+="CREATE USER IF NOT EXISTS '$u'@'$h' IDENTIFIED BY '$p';"
     sql+="ALTER USER '$u'@'$h' IDENTIFIED BY '$p';"

@@ -826,6 +826,7 @@ mod tests {
             "recv_queue_low",
             "recv_queue_high",
             "lease",
+            "lease_row",
             "margin",
             "renew_interval",
             "handover_gap",

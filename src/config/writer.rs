@@ -51,6 +51,10 @@ pub struct WriterConfig {
     pub socket: Option<PathBuf>,
     pub host: Option<String>,
     pub port: Option<u16>,
+    /// The lease's row (`id`) in the lease table. Every daemon behind one HAProxy writer backend
+    /// uses the same row; another row is an independent lease (the sandbox's demo daemons use 2,
+    /// so tests can run their own daemons on 1 beside them).
+    pub lease_row: u8,
     /// The lease duration T: the holder answers 200 only while its last successful renewal was
     /// issued less than `lease - margin` ago; another node takes over only after the row has not
     /// changed for `lease + margin` by its own clock.
@@ -90,6 +94,7 @@ impl Default for WriterConfig {
             socket: None,
             host: None,
             port: None,
+            lease_row: 1,
             lease: Duration::from_secs(5),
             margin: Duration::from_secs(1),
             renew_interval: Duration::from_secs(1),

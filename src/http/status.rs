@@ -67,7 +67,15 @@ fn writer_status(
         "holds_lease": holding.is_some(),
         "lease_age_seconds": snapshot.seen_since.map(age),
         "since_renewal_seconds": holding.map(|h| age(h.renewal_issued)),
-        "handover_gap_remaining_seconds": holding.map(|h| h.answer_from.saturating_duration_since(now).as_secs_f64()),
+        // Only while a new holder waits out the gap: null once it has passed.
+        "handover_gap_remaining_seconds": holding
+            .filter(|h| h.answer_from > now)
+            .map(|h| (h.answer_from - now).as_secs_f64()),
+        "last_statement": snapshot.last_statement.map(|s| json!({
+            "statement": s.statement,
+            "result": s.outcome,
+            "age_seconds": age(s.sent),
+        })),
         "acquisitions": snapshot.acquisitions,
         "releases": snapshot.releases,
         "snapshot_age_seconds": snapshot.taken_at.map(age),

@@ -3,7 +3,8 @@
 //! It renders the /status document on the server (no JavaScript, no external assets) and reloads
 //! itself every few seconds. Each subsystem section of /status becomes a card: its verdict in
 //! colour, its one-line reason, and its key figures; a subsystem added to /status appears here
-//! without changes to this module.
+//! without changes to this module. The writer card (`[writer]`) is coloured by the lease, not by
+//! this node's `/writer` answer: a node that is not the writer while another one is, is fine.
 
 use std::fmt::Write;
 use std::time::Instant;
@@ -78,6 +79,25 @@ const KEY_FIGURES: &[Card] = &[
         ],
     ),
     (
+        "writer",
+        "Writer",
+        &[
+            ("this node", "/identity"),
+            ("lease holder", "/holder"),
+            ("lease generation", "/generation"),
+            ("holds the lease", "/holds_lease"),
+            ("lease unchanged for seconds", "/lease_age_seconds"),
+            ("since renewal seconds", "/since_renewal_seconds"),
+            (
+                "handover gap ends in seconds",
+                "/handover_gap_remaining_seconds",
+            ),
+            ("last lease statement", "/last_statement/statement"),
+            ("its result", "/last_statement/result"),
+            ("error", "/error"),
+        ],
+    ),
+    (
         "vip",
         "VIP",
         &[
@@ -128,17 +148,12 @@ pub fn render_with(status: &Value, cluster: Option<&Value>) -> String {
         .flatten()
         .filter(|(_, v)| v.get("healthy").is_some());
     for (name, section) in sections {
-        let healthy = section["healthy"].as_bool().unwrap_or(false);
         let known = KEY_FIGURES
             .iter()
             .find(|(subsystem, _, _)| subsystem == name);
         let title = known.map_or_else(|| title_case(name), |(_, title, _)| (*title).to_owned());
         let figures = known.map_or(&[][..], |(_, _, figures)| *figures);
-        let (class, verdict) = if healthy {
-            ("ok", "healthy")
-        } else {
-            ("bad", "unhealthy")
-        };
+        let (class, verdict) = card_verdict(name, section);
         let _ = write!(
             html,
             "<section class=\"{class}\" id=\"{id}\"><h2>{title} <span class=\"verdict\">{verdict}</span></h2>\
@@ -165,6 +180,31 @@ pub fn render_with(status: &Value, cluster: Option<&Value>) -> String {
     }
     html.push_str("<p class=\"meta\">Details: <a href=\"/status\">/status</a> (JSON), <a href=\"/cluster\">/cluster</a>, <a href=\"/metrics\">/metrics</a></p></body></html>\n");
     html
+}
+
+/// A card's colour class and verdict word. Most cards: this node's verdict. The writer card: is
+/// this node the writer, or does another node hold the lease (fine, blue), or nobody (red: the
+/// writes go to HAProxy's backup lines).
+fn card_verdict(name: &str, section: &Value) -> (&'static str, &'static str) {
+    let healthy = section["healthy"].as_bool().unwrap_or(false);
+    if name != "writer" {
+        return if healthy {
+            ("ok", "healthy")
+        } else {
+            ("bad", "unhealthy")
+        };
+    }
+    if healthy {
+        ("ok", "the writer")
+    } else if !section["handover_gap_remaining_seconds"].is_null() {
+        ("info", "handover gap")
+    } else if !section["error"].is_null() {
+        ("bad", "lease unreadable")
+    } else if section["holder"].as_str().is_some_and(|h| !h.is_empty()) {
+        ("info", "not the writer")
+    } else {
+        ("bad", "no lease holder")
+    }
 }
 
 /// The cluster card: whether the views agree, the writer, unreachable peers, and one row per
@@ -247,8 +287,10 @@ fn render_cluster(html: &mut String, cluster: &Value) {
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;background:#fafafa;color:#222}\
 section{border-radius:6px;padding:.6em 1em;margin:1em 0;border-left:10px solid}\
 section.ok{border-color:#2e7d32;background:#e8f5e9}section.bad{border-color:#c62828;background:#ffebee}\
+section.info{border-color:#1565c0;background:#e3f2fd}\
 h2{margin:.2em 0}.verdict{font-size:.7em;text-transform:uppercase;letter-spacing:.05em}\
-.ok .verdict{color:#2e7d32}.bad .verdict{color:#c62828}.reason{font-weight:bold}\
+.ok .verdict{color:#2e7d32}.bad .verdict{color:#c62828}.info .verdict{color:#1565c0}\
+.reason{font-weight:bold}\
 th{text-align:left;padding-right:1.5em;font-weight:normal;color:#555}.meta{color:#777}";
 
 fn title_case(name: &str) -> String {
@@ -311,6 +353,91 @@ mod tests {
         assert!(!html.contains("wsrep"), "nested details stay in /status");
         assert!(html.contains("http-equiv=\"refresh\""));
         assert!(!html.contains("src=\"http"), "no external assets");
+        assert!(
+            !html.contains("id=\"writer\""),
+            "no writer card without [writer]"
+        );
+    }
+
+    /// The writer card: this node's part of the lease, coloured by whether the cluster has a
+    /// writer (a node that is not the writer while another one is, is fine).
+    #[test]
+    fn the_writer_card_shows_the_lease_and_whether_the_cluster_has_a_writer() {
+        let card = |writer: Value| {
+            let html = render(&json!({"node_name": "node1", "writer": writer}));
+            let start = html.find("id=\"writer\"").expect("a writer card");
+            let end = start + html[start..].find("</section>").expect("card end");
+            (
+                html[..start]
+                    .rsplit("<section")
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+                html[start..end].to_owned(),
+            )
+        };
+        let (class, html) = card(json!({
+            "healthy": true, "reason": "This node is the writer (lease generation 7).",
+            "is_writer": true, "identity": "node1", "holder": "node1", "generation": 7,
+            "holds_lease": true, "lease_age_seconds": 0.3, "since_renewal_seconds": 0.4,
+            "handover_gap_remaining_seconds": null, "error": null,
+            "last_statement": {"statement": "renewal", "result": "ok", "age_seconds": 0.4},
+        }));
+        assert!(class.contains("class=\"ok\""), "{class}");
+        assert!(
+            html.contains(">Writer <span class=\"verdict\">the writer</span>"),
+            "{html}"
+        );
+        assert!(html.contains("This node is the writer (lease generation 7)."));
+        assert!(html.contains("<th>lease holder</th><td>node1</td>"));
+        assert!(html.contains("<th>lease generation</th><td>7</td>"));
+        assert!(html.contains("<th>since renewal seconds</th><td>0.4</td>"));
+        assert!(html.contains("<th>last lease statement</th><td>renewal</td></tr>"));
+        assert!(html.contains("<th>its result</th><td>ok</td>"));
+        assert!(
+            !html.contains("handover gap"),
+            "no countdown once the gap has passed"
+        );
+
+        // Just acquired: the countdown, the acquisition.
+        let (class, html) = card(json!({
+            "healthy": false,
+            "reason": "Not the writer yet: generation 8 acquired; handover gap ends in 3.2 s.",
+            "holder": "node1", "generation": 8, "holds_lease": true,
+            "handover_gap_remaining_seconds": 3.2, "error": null,
+            "last_statement": {"statement": "acquisition", "result": "ok", "age_seconds": 3.8},
+        }));
+        assert!(class.contains("class=\"info\""), "{class}");
+        assert!(
+            html.contains("<span class=\"verdict\">handover gap</span>"),
+            "{html}"
+        );
+        assert!(html.contains("<th>handover gap ends in seconds</th><td>3.2</td>"));
+        assert!(html.contains("<td>acquisition</td>"));
+
+        // Another node is the writer: fine.
+        let (class, html) = card(json!({
+            "healthy": false, "reason": "Not the writer: the lease is held by node2.",
+            "holder": "node2", "holds_lease": false, "error": null,
+            "handover_gap_remaining_seconds": null,
+        }));
+        assert!(class.contains("class=\"info\""), "{class}");
+        assert!(html.contains("not the writer"), "{html}");
+        assert!(html.contains("<th>lease holder</th><td>node2</td>"));
+
+        // Nobody holds it, or it cannot be read: the writes go to the backups.
+        let (class, html) = card(json!({
+            "healthy": false, "reason": "Not the writer: this node does not hold the lease.",
+            "holder": null, "error": null,
+        }));
+        assert!(class.contains("class=\"bad\""), "{class}");
+        assert!(html.contains("no lease holder"), "{html}");
+        let (class, html) = card(json!({
+            "healthy": false, "reason": "Not the writer: this node does not hold the lease.",
+            "holder": null, "error": "query failed: Access denied (1142)",
+        }));
+        assert!(class.contains("class=\"bad\""), "{class}");
+        assert!(html.contains("<th>error</th><td>query failed: Access denied (1142)</td>"));
     }
 
     #[test]

@@ -616,6 +616,52 @@ pub fn galera_toml(defaults_file: &str, interval: &str, extra: &str) -> String {
     )
 }
 
+/// The writer test timing of docs/writer.md, for [`writer_section`]: lease 2.5 s, margin 0.5 s,
+/// renewals every 0.4 s, handover gap 1.5 s, which must outlast HAProxy's `inter 400ms fall 2`
+/// (1.2 s: [`FAST_HAPROXY_TIMING`]).
+const FAST_WRITER_TIMING: &str = "lease = \"2500ms\"\nmargin = \"500ms\"\n\
+    renew_interval = \"400ms\"\ntimeout = \"400ms\"\nhandover_gap = \"1500ms\"";
+
+/// HAProxy's check timing of the writer tests (`[haproxy]`, which the handover gap must outlast).
+const FAST_HAPROXY_TIMING: &str = "[haproxy]\ninter = \"400ms\"\nfall = 2\n";
+
+/// [`writer_section`] at the writer test timing, after the `[haproxy]` section that timing needs.
+/// `[writer]` comes last, so lines appended to it go into that section.
+pub fn fast_writer_section(n: u8) -> String {
+    format!(
+        "{FAST_HAPROXY_TIMING}{}",
+        writer_section(n, FAST_WRITER_TIMING)
+    )
+}
+
+/// A `[writer]` section for sandbox Galera node `n`: the sandbox's lease user on lease row 1 (the
+/// tests' row; the demo daemons hold their own lease on row 2); `extra` lines go into the section
+/// ([`fast_writer_section`] adds the tests' timing). Daemons with it write the lease row: hold the
+/// Galera lock while they run.
+pub fn writer_section(n: u8, extra: &str) -> String {
+    let lease_file = sandbox(&["galera", "writer_defaults_file", &n.to_string()]);
+    format!(
+        "[writer]\nenabled = true\ndefaults_file = \"{}\"\n{extra}\n",
+        lease_file.trim()
+    )
+}
+
+/// Wait until exactly one of `daemons` answers 200 on `/writer`; its index.
+pub fn wait_for_writer(daemons: &[&Daemon], within: Duration) -> usize {
+    let codes = wait_for(
+        within,
+        "one writer",
+        || {
+            daemons
+                .iter()
+                .map(|d| d.get("/writer").status)
+                .collect::<Vec<_>>()
+        },
+        |codes| codes.iter().filter(|c| **c == 200).count() == 1,
+    );
+    codes.iter().position(|c| *c == 200).unwrap_or(0)
+}
+
 /// The sandbox's defaults file of Galera node `n`'s check user (`[client]` user, password,
 /// socket).
 pub fn galera_defaults_file(n: u8) -> String {

@@ -1,9 +1,10 @@
 //! The writer lease: takes part in electing the one node `/writer` answers 200 on, using the
 //! Galera cluster itself as the consensus engine (docs/writer.md has the rule and its proof).
 //!
-//! The lease is one row, `clustercheckd.writer_lease` (id 1: `holder`, `generation`,
-//! `renewals`), read and written over this collector's own connection as its own user (SELECT
-//! and UPDATE on that table only), never on a check's path. Every `renew_interval`:
+//! The lease is one row of `clustercheckd.writer_lease` (id `writer.lease_row`, 1 by default:
+//! `holder`, `generation`, `renewals`), read and written over this collector's own connection
+//! as its own user (SELECT and UPDATE on that table only), never on a check's path. Every
+//! `renew_interval`:
 //!
 //! 1. The holder renews with `UPDATE ... SET renewals = renewals + 1 WHERE holder = me AND
 //!    generation = g`, noting when it *sent* it. Only a confirmed one-row update counts. Zero
@@ -95,6 +96,24 @@ impl Outcome {
     }
 }
 
+/// Which lease statement was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Statement {
+    Renewal,
+    Release,
+    Acquisition,
+}
+
+/// The last lease statement this daemon sent and what it came to (for /status and /ui).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastStatement {
+    pub statement: Statement,
+    pub outcome: Outcome,
+    /// When it was sent, by this daemon's monotonic clock.
+    pub sent: Instant,
+}
+
 /// Statement counts by [`Outcome`] (indexed like [`Outcome::ALL`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts(pub [u64; 6]);
@@ -139,8 +158,8 @@ pub enum LeaseError {
     NotPrimary(String),
     #[error("query failed: {0}")]
     Query(String),
-    #[error("the lease row (id 1 in {table}) does not exist", table = crate::config::LEASE_TABLE)]
-    NoRow,
+    #[error("the lease row (id {0} in {table}) does not exist", table = crate::config::LEASE_TABLE)]
+    NoRow(u8),
     #[error("wsrep_node_name is empty: the lease needs a node name")]
     NoIdentity,
 }
@@ -160,6 +179,8 @@ pub struct WriterSnapshot {
     pub role: Role,
     /// Lease statements by outcome (renewals, releases and acquisitions).
     pub statements: Counts,
+    /// The last of them; `None` before the first.
+    pub last_statement: Option<LastStatement>,
     /// Acquisitions by this daemon (each one is a handover to this node).
     pub acquisitions: u64,
     /// Releases by this daemon that were confirmed.
@@ -178,6 +199,7 @@ impl WriterSnapshot {
             seen_since: None,
             role: Role::Follower,
             statements: Counts::default(),
+            last_statement: None,
             acquisitions: 0,
             releases: 0,
             stats: CollectorStats::new(),
@@ -198,15 +220,16 @@ pub type WriterWatch = tokio::sync::watch::Receiver<Arc<WriterSnapshot>>;
 /// this collector does not judge.
 pub type Healthy = Arc<dyn Fn() -> bool + Send + Sync>;
 
+// Every statement names the row first (`writer.lease_row`).
 const READ: &str =
-    "SELECT holder, generation, renewals FROM clustercheckd.writer_lease WHERE id = 1";
+    "SELECT holder, generation, renewals FROM clustercheckd.writer_lease WHERE id = ?";
 const RENEW: &str = "UPDATE clustercheckd.writer_lease SET renewals = renewals + 1 \
-                     WHERE id = 1 AND holder = ? AND generation = ?";
+                     WHERE id = ? AND holder = ? AND generation = ?";
 const RELEASE: &str = "UPDATE clustercheckd.writer_lease SET holder = '', renewals = renewals + 1 \
-                       WHERE id = 1 AND holder = ? AND generation = ?";
+                       WHERE id = ? AND holder = ? AND generation = ?";
 const ACQUIRE: &str = "UPDATE clustercheckd.writer_lease \
                        SET holder = ?, generation = generation + 1, renewals = 0 \
-                       WHERE id = 1 AND holder = ? AND generation = ? AND renewals = ?";
+                       WHERE id = ? AND holder = ? AND generation = ? AND renewals = ?";
 /// Causal reads would wait behind the apply queue (and fail outside a Primary component); the
 /// conditional updates are safe without them (certification). Row-lock waits end within a
 /// second instead of InnoDB's 50.
@@ -326,8 +349,9 @@ impl Leaser {
             return;
         };
         let issued = Instant::now();
-        let outcome = self.update(RENEW, (me, holding.generation)).await;
-        self.snapshot.statements.add(outcome);
+        let row = self.config.lease_row;
+        let outcome = self.update(RENEW, (row, me, holding.generation)).await;
+        self.note(Statement::Renewal, outcome, issued);
         match outcome {
             Outcome::Ok => {
                 if let Role::Holder(h) = &mut self.snapshot.role {
@@ -350,8 +374,9 @@ impl Leaser {
         let Some(me) = self.snapshot.identity.clone() else {
             return;
         };
-        let outcome = self.update(RELEASE, (me, holding.generation)).await;
-        self.snapshot.statements.add(outcome);
+        let (row, sent) = (self.config.lease_row, Instant::now());
+        let outcome = self.update(RELEASE, (row, me, holding.generation)).await;
+        self.note(Statement::Release, outcome, sent);
         if outcome == Outcome::Ok {
             self.snapshot.releases += 1;
             tracing::info!(
@@ -390,13 +415,14 @@ impl Leaser {
                 ACQUIRE,
                 (
                     me.clone(),
+                    self.config.lease_row,
                     lease.holder.clone(),
                     lease.generation,
                     lease.renewals,
                 ),
             )
             .await;
-        self.snapshot.statements.add(outcome);
+        self.note(Statement::Acquisition, outcome, issued);
         if outcome != Outcome::Ok {
             return;
         }
@@ -430,6 +456,16 @@ impl Leaser {
             "writer: acquired the lease; answering 200 after the handover gap");
     }
 
+    /// Count a statement's outcome and remember it as the last one.
+    fn note(&mut self, statement: Statement, outcome: Outcome, sent: Instant) {
+        self.snapshot.statements.add(outcome);
+        self.snapshot.last_statement = Some(LastStatement {
+            statement,
+            outcome,
+            sent,
+        });
+    }
+
     /// Run one conditional UPDATE under the timeout; a failure drops the connection.
     async fn update(
         &mut self,
@@ -461,21 +497,21 @@ impl Leaser {
     }
 
     async fn read(&mut self) -> Result<Lease, LeaseError> {
-        let timeout = self.config.timeout;
+        let (timeout, id) = (self.config.timeout, self.config.lease_row);
         let result = tokio::time::timeout(timeout, async {
             let conn = self.connection().await?;
             let row: Option<(String, u64, u64)> =
-                conn.exec_first(READ, ()).await.map_err(classify)?;
+                conn.exec_first(READ, (id,)).await.map_err(classify)?;
             row.map(|(holder, generation, renewals)| Lease {
                 holder,
                 generation,
                 renewals,
             })
-            .ok_or(LeaseError::NoRow)
+            .ok_or(LeaseError::NoRow(id))
         })
         .await
         .unwrap_or(Err(LeaseError::Timeout(timeout)));
-        if matches!(result, Err(ref e) if *e != LeaseError::NoRow) {
+        if matches!(result, Err(ref e) if !matches!(e, LeaseError::NoRow(_))) {
             self.conn = None;
         }
         result
