@@ -523,15 +523,31 @@ def binary_features(binary, workdir):
     ).returncode == 0
     drain = subprocess.run([str(binary), "drain", "--help"], capture_output=True).returncode == 0
     if drain:
-        # The drain waits HAProxy's inter x (fall + 1), which it reads from [drain].
-        config.write_text('[listen]\ncheck = "127.0.0.1:0"\n[drain]\nhaproxy_inter = "250ms"\n'
-                          'haproxy_fall = 2\n')
-        if subprocess.run(
-            [str(binary), "--check-config", "--config", str(config)], capture_output=True
-        ).returncode != 0:
-            log("this binary has `drain` but not [drain] haproxy_inter/haproxy_fall: emulating it")
-            drain = False
+        # The drain waits HAProxy's inter x (fall + 1), which it reads from [haproxy] inter/fall
+        # (binaries before that: [drain] haproxy_inter/haproxy_fall). `drain` becomes the
+        # section the binary takes, or False.
+        drain = False
+        for section, prefix in DRAIN_TIMING_SECTIONS:
+            config.write_text('[listen]\ncheck = "127.0.0.1:0"\n'
+                              + "\n".join(drain_timing(section, prefix, 0.25, 2)) + "\n")
+            if subprocess.run(
+                [str(binary), "--check-config", "--config", str(config)], capture_output=True
+            ).returncode == 0:
+                drain = section
+                break
+        if not drain:
+            log("this binary has `drain` but takes no HAProxy timing for it: emulating it")
     return {"agent": agent, "drain": drain}
+
+
+# Where a binary reads HAProxy's check timing for `drain --wait`, newest first: the section and
+# the prefix of its `inter` and `fall` keys.
+DRAIN_TIMING_SECTIONS = [("haproxy", ""), ("drain", "haproxy_")]
+
+
+def drain_timing(section, prefix, inter, fall):
+    """The config lines that tell `drain --wait` HAProxy's inter (seconds) and fall."""
+    return [f"[{section}]", f'{prefix}inter = "{int(inter * 1000)}ms"', f"{prefix}fall = {fall}"]
 
 
 class Daemon:
@@ -566,7 +582,8 @@ class Daemon:
                 f'notify_socket = "{SANDBOX_DIR / "clustercheckd" / f"node{n}.notify.sock"}"',
             ]
         if features["drain"]:
-            text += ["[drain]", f'haproxy_inter = "{int(inter * 1000)}ms"', f"haproxy_fall = {fall}"]
+            prefix = dict(DRAIN_TIMING_SECTIONS)[features["drain"]]
+            text += drain_timing(features["drain"], prefix, inter, fall)
         self.config.write_text("\n".join(text) + "\n")
         checked = subprocess.run(
             [str(binary), "--check-config", "--config", str(self.config)],
@@ -932,7 +949,7 @@ Daemon configs: (b) the defaults (interval 1 s, timeout 1 s); (c) `interval = "2
 the sandbox's `wsrep_notify_cmd` (nodeN/notify.sh) hands Galera's events to{
     ", `[listen] agent`" if features["agent"] else ""}; both `expected_nodes = 3` and a
 maintenance file{
-    ", and `[drain]` with HAProxy's inter and fall" if features["drain"] else ""}.
+    f", and `[{features['drain']}]` with HAProxy's inter and fall" if features["drain"] else ""}.
 """
 
 

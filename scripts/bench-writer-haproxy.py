@@ -7,8 +7,8 @@ new client connections around every kind of writer change (issue 13, docs/writer
 
 Starts three daemons (target/release/clustercheckd, built first), one per sandbox Galera node,
 each with `[writer] enabled = true` at the documented default timing (lease 5s, margin 1s, renew
-1s, timeout 1s, HAProxy inter 2s fall 2, handover gap 7s) and the default Galera poll (1 s), plus
-a maintenance file and `[drain]` for the planned stop. Then three HAProxy instances, each with its
+1s, timeout 1s, HAProxy inter 2s fall 2 in `[haproxy]`, handover gap 7s) and the default Galera
+poll (1 s), plus a maintenance file for the planned stop. Then three HAProxy instances, each with its
 own config in a temporary directory and its own frontend on 127.0.0.1: the writer variant block
 of README.md ("#### Writer variant"), read from the README itself and changed only in its
 addresses and ports (the sandbox's nodes are all on 127.0.0.1, so each `check` line gets the
@@ -121,8 +121,8 @@ class Daemon:
             f'[listen]\ncheck = "127.0.0.1:{self.port}"\n'
             f'[galera]\ndefaults_file = "{failover.sandbox("galera", "defaults_file", str(n))}"\n'
             f'maintenance_file = "{self.maintenance}"\n'
-            # The drain waits the writer variant's inter x (fall + 1).
-            '[drain]\nhaproxy_inter = "2s"\nhaproxy_fall = 2\n'
+            # The drain (and a new writer) waits the writer variant's inter x (fall + 1).
+            '[haproxy]\ninter = "2s"\nfall = 2\n'
             # Everything else of [writer] at its default (docs/writer.md, "Timing parameters").
             f'[writer]\nenabled = true\n'
             f'defaults_file = "{failover.sandbox("galera", "writer_defaults_file", str(n))}"\n'

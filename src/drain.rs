@@ -11,9 +11,9 @@
 //! node down, so no new client lands on a mysqld that is about to stop. That time is first the
 //! daemon's next poll (it reads the file on every poll; when the check port answers, this command
 //! asks it until it answers 503, bounded), then HAProxy's own: `fall` failed checks `inter` apart,
-//! plus one `inter` for the phase of the first check, from `[drain] haproxy_inter` and
-//! `haproxy_fall`. HAProxy cannot be asked (there may be several, on other hosts), so the wait is
-//! computed and printed with its origin.
+//! plus one `inter` for the phase of the first check, from `[haproxy] inter` and `fall` (the
+//! timing the writer's handover gap waits out too). HAProxy cannot be asked (there may be
+//! several, on other hosts), so the wait is computed and printed with its origin.
 //!
 //! Exit codes (main.rs): 0 done, 1 the file could not be created or removed, or the daemon kept
 //! answering 200 although the file exists (it watches another file), 2 a bad configuration.
@@ -126,10 +126,10 @@ pub fn drain(config: &Config, wait: bool, out: &mut dyn Write) -> Result<(), Dra
     }
     let _ = writeln!(
         out,
-        "draining: waiting {} for HAProxy to mark this node down ([drain] haproxy_inter x (haproxy_fall + 1))",
-        config.drain.wait_explained()
+        "draining: waiting {} for HAProxy to mark this node down ([haproxy] inter x (fall + 1))",
+        config.haproxy.down_after_explained()
     );
-    std::thread::sleep(config.drain.wait());
+    std::thread::sleep(config.haproxy.down_after());
     let _ = writeln!(
         out,
         "drained: HAProxy has had time to mark this node down; stop mysqld now"

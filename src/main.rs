@@ -74,8 +74,8 @@ enum Command {
     },
     /// Take this node out of HAProxy before a planned stop of mysqld: create
     /// galera.maintenance_file, so the check answers 503 from the daemon's next poll. With
-    /// --wait, return only once HAProxy has had time to notice ([drain] haproxy_inter x
-    /// (haproxy_fall + 1), printed). --undo removes the file. Exit 1 when the file cannot be
+    /// --wait, return only once HAProxy has had time to notice ([haproxy] inter x (fall + 1),
+    /// printed). --undo removes the file. Exit 1 when the file cannot be
     /// created or removed, 2 on a bad configuration.
     Drain {
         /// The configuration file (default /etc/clustercheckd/clustercheckd.toml).

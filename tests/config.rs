@@ -75,7 +75,7 @@ fn unknown_key_in_every_section_exits_2_naming_it() {
             "[[vip.vips]]\nresource = \"a\"\n[[vip.vips]]\nresource = \"b\"\nnmae = \"b\"\n",
             "nmae",
         ),
-        ("", "", "[drain]\nhaproxy_fal = 2\n", "haproxy_fal"),
+        ("", "", "[haproxy]\nfalls = 2\n", "falls"),
     ];
     for (top, listen, rest, key) in cases {
         let (code, stderr) = run_with(listen, top, rest);
@@ -102,11 +102,7 @@ fn out_of_bounds_values_exit_2_naming_the_key() {
             "[rabbitmq]\nmax_staleness = \"30d\"\n",
             "rabbitmq.max_staleness",
         ),
-        (
-            "",
-            "[drain]\nhaproxy_inter = \"10m\"\n",
-            "drain.haproxy_inter",
-        ),
+        ("", "[haproxy]\ninter = \"10m\"\n", "haproxy.inter"),
         // A weight under 10% can round to 0 in HAProxy, which is DRAIN.
         (
             "agent = \"127.0.0.1:0\"\n",
@@ -127,6 +123,35 @@ fn out_of_bounds_values_exit_2_naming_the_key() {
     ] {
         let (code, stderr) = run_with(listen, "", rest);
         assert_refused(code, &stderr, key, rest);
+    }
+}
+
+/// HAProxy's timing moved from `[drain]` and `[writer]` to one `[haproxy]` section: a
+/// configuration that still sets an old key is refused naming the new place, never run with the
+/// default timing in its stead.
+#[test]
+fn moved_keys_exit_2_naming_their_new_place() {
+    for (rest, moved) in [
+        (
+            "[writer]\nhaproxy_inter = \"400ms\"\n",
+            "`writer.haproxy_inter` moved to `haproxy.inter`",
+        ),
+        (
+            "[writer]\nhaproxy_fall = 3\n",
+            "`writer.haproxy_fall` moved to `haproxy.fall`",
+        ),
+        (
+            "[drain]\nhaproxy_inter = \"1s\"\nhaproxy_fall = 2\n",
+            "`drain.haproxy_inter` moved to `haproxy.inter`",
+        ),
+        (
+            "[drain]\nhaproxy_fall = 2\n",
+            "`drain.haproxy_fall` moved to `haproxy.fall`",
+        ),
+        ("[drain]\n", "`drain` moved to `haproxy`"),
+    ] {
+        let (code, stderr) = run_with("", "", rest);
+        assert_refused(code, &stderr, moved, rest);
     }
 }
 

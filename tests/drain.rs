@@ -49,7 +49,7 @@ fn drain_wait_returns_once_haproxy_marked_the_node_down_and_undo_brings_it_back(
     } = lb::node1_with_maintenance_file();
     // HAProxy below checks every 100 ms and marks DOWN after 2 failures; the drain waits as if
     // it were 3 (the margin a loaded test machine needs; in production: the real `fall`).
-    let timing = "[drain]\nhaproxy_inter = \"100ms\"\nhaproxy_fall = 3\n";
+    let timing = "[haproxy]\ninter = \"100ms\"\nfall = 3\n";
     let daemon = Daemon::start(&format!("{galera}{timing}"));
     let config = dir.path().join("clustercheckd.toml");
     std::fs::write(
@@ -121,39 +121,36 @@ fn drain_failures_are_one_line_with_exit_2_for_config_and_1_for_the_file() {
         std::fs::write(&path, text).expect("write config");
         path
     };
-    let one_line = |run: &Run| {
+    // Exit `code` with one line on stderr that says `what`.
+    let fails = |run: Run, code: i32, what: &str| {
+        assert_eq!(run.code, Some(code), "{}", run.stderr);
         assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
         assert!(
-            run.stderr.starts_with("clustercheckd drain: "),
-            "{}",
+            run.stderr.starts_with("clustercheckd drain: ") && run.stderr.contains(what),
+            "must say {what:?}: {}",
             run.stderr
         );
     };
 
-    let bad = write("bad.toml", "[drain]\nhaproxy_fall = 0\n");
-    let run = drain(&bad, &["--wait"]);
-    assert_eq!(run.code, Some(2), "{}", run.stderr);
-    one_line(&run);
-    assert!(run.stderr.contains("drain.haproxy_fall"), "{}", run.stderr);
+    let bad = write("bad.toml", "[haproxy]\nfall = 0\n");
+    fails(drain(&bad, &["--wait"]), 2, "haproxy.fall");
 
-    let typo = write("typo.toml", "[drain]\nhaproxy_interval = \"2s\"\n");
-    let run = drain(&typo, &[]);
-    assert_eq!(run.code, Some(2), "{}", run.stderr);
-    one_line(&run);
-    assert!(run.stderr.contains("haproxy_interval"), "{}", run.stderr);
+    let typo = write("typo.toml", "[haproxy]\ninterval = \"2s\"\n");
+    fails(drain(&typo, &[]), 2, "interval");
+
+    // The timing's old place is refused, not ignored (the drain would wait the default).
+    let moved = write("moved.toml", "[drain]\nhaproxy_inter = \"100ms\"\n");
+    let said = "`drain.haproxy_inter` moved to `haproxy.inter`";
+    fails(drain(&moved, &["--wait"]), 2, said);
 
     let nowhere = write(
         "nowhere.toml",
         "[galera]\nmaintenance_file = \"/nonexistent/dir/clustercheck.disabled\"\n",
     );
-    let run = drain(&nowhere, &[]);
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
-    one_line(&run);
-    assert!(
-        run.stderr
-            .contains("/nonexistent/dir/clustercheck.disabled"),
-        "{}",
-        run.stderr
+    fails(
+        drain(&nowhere, &[]),
+        1,
+        "/nonexistent/dir/clustercheck.disabled",
     );
 
     // No daemon on the check port: HAProxy's checks fail there too, so the drain only waits.
@@ -163,7 +160,7 @@ fn drain_failures_are_one_line_with_exit_2_for_config_and_1_for_the_file() {
         "alone.toml",
         &format!(
             "[listen]\ncheck = \"127.0.0.1:{}\"\n[galera]\nmaintenance_file = \"{}\"\n\
-             [drain]\nhaproxy_inter = \"100ms\"\nhaproxy_fall = 1\n",
+             [haproxy]\ninter = \"100ms\"\nfall = 1\n",
             closed.port,
             maintenance.display()
         ),

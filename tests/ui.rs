@@ -40,7 +40,7 @@ fn ui_shows_healthy_then_desynced_node() {
     let _lock = lock("galera");
     galera_heal();
     // The only daemon on the tests' lease row: it becomes the writer.
-    let writer = common::writer_section(2, common::FAST_WRITER_TIMING);
+    let writer = common::fast_writer_section(2);
     let daemon = Daemon::galera(2, &writer);
     daemon.wait_check(Duration::from_secs(5), "200", |a| a.status == 200);
     common::wait_for_writer(&[&daemon], Duration::from_secs(15));

@@ -32,11 +32,17 @@ const HAPROXY_DELAY: Duration = Duration::from_millis(1200);
 const LIVENESS: Duration = Duration::from_secs(10);
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
-fn writer_toml(n: u8) -> String {
+/// Daemon `n`'s config; its maintenance file is its own, in `dir` (never created): the default
+/// path is shared by everything on this host, and a file left there would disable all three.
+fn writer_toml(n: u8, dir: &std::path::Path) -> String {
+    let maintenance = dir.join(format!("node{n}.disabled"));
     format!(
         "{}\n{}",
-        galera_section(n, ""),
-        common::writer_section(n, common::FAST_WRITER_TIMING)
+        galera_section(
+            n,
+            &format!("maintenance_file = \"{}\"", maintenance.display())
+        ),
+        common::fast_writer_section(n)
     )
 }
 
@@ -296,7 +302,10 @@ fn one_writer_at_most_under_churn_and_a_new_one_within_10s() {
         galera_heal();
     });
     galera_heal();
-    let mut daemons: Vec<Daemon> = (1..=3).map(|n| Daemon::start(&writer_toml(n))).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut daemons: Vec<Daemon> = (1..=3)
+        .map(|n| Daemon::start(&writer_toml(n, dir.path())))
+        .collect();
     let frozen_daemon: Arc<Mutex<Option<u32>>> = Arc::default();
     let _thaw = {
         let frozen = frozen_daemon.clone();
@@ -354,7 +363,7 @@ fn one_writer_at_most_under_churn_and_a_new_one_within_10s() {
     sampler.event(format!("restart daemon node{}", w + 1));
     let old = daemons.remove(w);
     drop(old);
-    let restarted = Daemon::start(&writer_toml(w as u8 + 1));
+    let restarted = Daemon::start(&writer_toml(w as u8 + 1, dir.path()));
     sampler.set_address(w, restarted.addr());
     daemons.insert(w, restarted);
     let (next, took) = sampler.wait_writer(Some(w), LIVENESS, "after daemon restart");
@@ -435,7 +444,13 @@ fn each_lease_row_is_an_independent_lease() {
             ])
             .output();
     });
-    let on_row = |row: u8| Daemon::start(&format!("{}lease_row = {row}\n", writer_toml(1)));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let on_row = |row: u8| {
+        Daemon::start(&format!(
+            "{}lease_row = {row}\n",
+            writer_toml(1, dir.path())
+        ))
+    };
     let (one, three, missing) = (on_row(1), on_row(3), on_row(200));
     let both = || [one.get("/writer").status, three.get("/writer").status];
     common::wait_for(Duration::from_secs(15), "both writers", both, |c| {

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::endpoint::{self, ClientKeys, DbAddress, DbEndpoint};
 use super::poll::PollFloors;
-use super::{clustercheck_env, mycnf, ConfigError, Secret};
+use super::{clustercheck_env, ConfigError, Secret};
 
 /// What the check answers in its body: our own one-line reasons, or Percona clustercheck's exact
 /// texts for load balancers and scripts that match on them.
@@ -124,52 +125,12 @@ impl Default for GaleraConfig {
         // endpoint needs no file (clustercheck@ the local socket), and `Config::default()`
         // keeps the rule "`endpoint` is `Some` exactly when enabled".
         config.endpoint = Some(config.merge(
-            mycnf::ClientSection::default(),
+            ClientKeys::default(),
             clustercheck_env::ClustercheckEnv::default(),
         ));
         config
     }
 }
-
-/// Where and as whom the Galera poller connects, resolved from the config and the defaults file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DbEndpoint {
-    pub user: String,
-    pub password: Secret,
-    pub address: DbAddress,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DbAddress {
-    Socket(PathBuf),
-    Tcp {
-        host: String,
-        port: u16,
-    },
-    /// Nothing configured: try these sockets in order at each connect, and keep the first whose
-    /// server reports wsrep_on=ON (`galera.socket_candidates`).
-    SocketCandidates(Vec<PathBuf>),
-}
-
-impl std::fmt::Display for DbAddress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DbAddress::Socket(path) => write!(f, "unix:{}", path.display()),
-            DbAddress::Tcp { host, port } => write!(f, "{host}:{port}"),
-            DbAddress::SocketCandidates(paths) => {
-                f.write_str("first wsrep socket of ")?;
-                for (i, path) in paths.iter().enumerate() {
-                    let sep = if i == 0 { "" } else { ", " };
-                    write!(f, "{sep}unix:{}", path.display())?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-/// The Debian/Ubuntu server socket: what `host = "localhost"` without a socket means.
-pub(super) const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
 
 /// The server sockets of the two families the deployment meets: Debian/Ubuntu, then
 /// CentOS/RHEL (whose my.cnf puts it in the data directory).
@@ -225,13 +186,11 @@ impl GaleraConfig {
         &self,
         secret_files: &mut Vec<(PathBuf, &'static str)>,
     ) -> Result<DbEndpoint, ConfigError> {
-        let file = match &self.defaults_file {
-            Some(path) => mycnf::read_client_section(path).map_err(ConfigError::DefaultsFile)?,
-            None => mycnf::ClientSection::default(),
-        };
-        if let Some(path) = &file.password_file {
-            secret_files.push((path.clone(), "galera.defaults_file"));
-        }
+        let file = endpoint::read_defaults_file(
+            self.defaults_file.as_deref(),
+            "galera.defaults_file",
+            secret_files,
+        )?;
         let env = match &self.clustercheck_env_file {
             Some(path) => clustercheck_env::read(path).map_err(ConfigError::ClustercheckEnvFile)?,
             None => clustercheck_env::ClustercheckEnv::default(),
@@ -243,45 +202,21 @@ impl GaleraConfig {
     }
 
     /// The keys of this section over clustercheck's variables, over the defaults file's
-    /// options, over the built-in defaults.
-    fn merge(
-        &self,
-        file: mycnf::ClientSection,
-        env: clustercheck_env::ClustercheckEnv,
-    ) -> DbEndpoint {
-        let user = self
-            .user
-            .clone()
-            .or(env.user)
-            .or(file.user)
-            .unwrap_or_else(|| "clustercheck".to_owned());
-        let password = self
-            .password
-            .clone()
-            .or(env.password.map(Secret::new))
-            .or(file.password.map(Secret::new))
-            .unwrap_or_default();
-        let socket = self.socket.clone().or(file.socket);
-        let host = self.host.clone().or(env.host).or(file.host);
-        let port = self.port.or(env.port).or(file.port);
-        // As the mysql client does: a socket wins unless a host other than localhost is named.
-        let address = match (socket, host) {
-            (Some(socket), None) => DbAddress::Socket(socket),
-            (Some(socket), Some(host)) if host == "localhost" => DbAddress::Socket(socket),
-            (None, Some(host)) if host == "localhost" && port.is_none() => {
-                DbAddress::Socket(PathBuf::from(DEFAULT_SOCKET))
-            }
-            (_, Some(host)) => DbAddress::Tcp {
-                host,
-                port: port.unwrap_or(3306),
-            },
-            (None, None) => DbAddress::SocketCandidates(self.socket_candidates.clone()),
-        };
-        DbEndpoint {
-            user,
-            password,
-            address,
-        }
+    /// options, over the built-in defaults; with no socket or host anywhere, the socket
+    /// candidates.
+    fn merge(&self, file: ClientKeys, env: clustercheck_env::ClustercheckEnv) -> DbEndpoint {
+        ClientKeys::section(
+            &self.user,
+            &self.password,
+            &self.socket,
+            &self.host,
+            self.port,
+        )
+        .over(env.into())
+        .over(file)
+        .resolve("clustercheck", || {
+            DbAddress::SocketCandidates(self.socket_candidates.clone())
+        })
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! This file holds the top level ([`Config`], [`Config::load`], [`ConfigError`]); each section has
 //! its own file: `listen.rs`, `log.rs`, `galera.rs`, `pacemaker.rs`, `vip.rs`, `rabbitmq.rs`,
-//! `drain.rs`. The
+//! `haproxy.rs`, `agent.rs`, `writer.rs`, `peers.rs`; `endpoint.rs` resolves the database
+//! endpoint of every section that connects to one. The
 //! settings every poller shares (`enabled`, `interval`, `timeout`, `max_staleness`) are defined
 //! once in `poll.rs`. Credential files (a my.cnf, the RabbitMQ credentials file) are read by the
 //! one reader in [`optfile`]; [`mycnf`] picks a client's options from it.
@@ -30,8 +31,9 @@ mod poll;
 
 mod agent;
 pub mod clustercheck_env;
-mod drain;
+mod endpoint;
 mod galera;
+mod haproxy;
 mod listen;
 mod log;
 pub mod mycnf;
@@ -45,10 +47,9 @@ pub mod web;
 mod writer;
 
 pub use agent::{AgentConfig, AgentRole, MIN_AGENT_WEIGHT};
-pub use drain::{DrainConfig, MAX_HAPROXY_FALL, MAX_HAPROXY_INTER};
-pub use galera::{
-    Compat, DbAddress, DbEndpoint, GaleraConfig, DEFAULT_SOCKET_CANDIDATES, MAX_RECOVERY_HOLD,
-};
+pub use endpoint::{DbAddress, DbEndpoint};
+pub use galera::{Compat, GaleraConfig, DEFAULT_SOCKET_CANDIDATES, MAX_RECOVERY_HOLD};
+pub use haproxy::{HaproxyConfig, MAX_HAPROXY_FALL, MAX_HAPROXY_INTER};
 pub use listen::{ListenConfig, MAX_CONNECTIONS, MAX_HEADER_READ_TIMEOUT};
 pub use log::{LogConfig, LogFormat};
 pub use optfile::OptionFileError;
@@ -79,6 +80,14 @@ pub enum ConfigError {
     /// The file is not TOML, a key is unknown, or a value has the wrong type.
     #[error("configuration: {0}")]
     Load(String),
+    /// A key that is no longer read where it is set; `to` is where it moved.
+    #[error("configuration: key `{from}` moved to `{to}`{origin}")]
+    Moved {
+        from: &'static str,
+        to: &'static str,
+        /// ` (in FILE)` or ` (from SOURCE)`, as figment's own messages say it.
+        origin: String,
+    },
     /// A value is out of its bounds or contradicts another.
     #[error("configuration: key `{key}`: {message}")]
     Invalid { key: String, message: String },
@@ -89,8 +98,12 @@ pub enum ConfigError {
     },
     #[error("configuration: key `rabbitmq.credentials_file`: {0}")]
     CredentialsFile(#[source] OptionFileError),
-    #[error("configuration: key `galera.defaults_file`: {0}")]
-    DefaultsFile(#[source] OptionFileError),
+    /// A section's `defaults_file` (`key`: `galera.defaults_file`, `writer.defaults_file`).
+    #[error("configuration: key `{key}`: {source}")]
+    DefaultsFile {
+        key: &'static str,
+        source: OptionFileError,
+    },
     #[error("configuration: key `galera.clustercheck_env_file`: {0}")]
     ClustercheckEnvFile(#[source] clustercheck_env::EnvFileError),
 }
@@ -130,8 +143,9 @@ pub struct Config {
     pub pacemaker: PacemakerConfig,
     pub vip: VipConfig,
     pub rabbitmq: RabbitmqConfig,
-    /// For `clustercheckd drain --wait` only: the HAProxy check timing it waits out.
-    pub drain: DrainConfig,
+    /// HAProxy's check timing (`inter`, `fall`), waited out by `clustercheckd drain --wait` and
+    /// by a new writer (its handover gap).
+    pub haproxy: HaproxyConfig,
     /// How the HAProxy agent-check listener (`listen.agent`) answers.
     pub agent: AgentConfig,
     /// The single-writer lease behind `/writer` (docs/writer.md); off by default.
@@ -185,9 +199,12 @@ impl Config {
                 figment = figment.merge((key, value.as_str()));
             }
         }
+        refuse_moved_keys(&figment)?;
         let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Load(one_line(&e)))?;
+        // The writer computes its handover gap from HAProxy's timing, configured once.
+        config.writer.haproxy = config.haproxy;
         config.validate()?;
         // The main file holds a secret when a password key's value came from it (and not from
         // the environment or the defaults).
@@ -241,7 +258,7 @@ impl Config {
         self.pacemaker.validate()?;
         self.vip.validate(self.pacemaker.enabled)?;
         self.rabbitmq.validate()?;
-        self.drain.validate()?;
+        self.haproxy.validate()?;
         self.writer.validate(self.galera.enabled)?;
         self.peers.validate()
     }
@@ -272,6 +289,28 @@ impl Config {
     }
 }
 
+/// A key that moved ([`haproxy::MOVED_KEYS`]) is refused, naming its new place, from any
+/// source (file or environment): ignored, it would leave the default in force unnoticed.
+fn refuse_moved_keys(figment: &Figment) -> Result<(), ConfigError> {
+    for (from, to) in haproxy::MOVED_KEYS {
+        if figment.find_value(from).is_err() {
+            continue;
+        }
+        let origin = origin(figment.find_metadata(from));
+        return Err(ConfigError::Moved { from, to, origin });
+    }
+    Ok(())
+}
+
+/// Where a value came from, for a message: ` (in FILE)`, ` (from SOURCE)` or nothing.
+fn origin(metadata: Option<&figment::Metadata>) -> String {
+    match metadata.map(|m| (&m.name, &m.source)) {
+        Some((_, Some(figment::Source::File(path)))) => format!(" (in {})", path.display()),
+        Some((name, _)) => format!(" (from {name})"),
+        None => String::new(),
+    }
+}
+
 /// figment's messages can span lines (one per nested error); an operator wants one line.
 fn one_line(error: &figment::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -280,13 +319,7 @@ fn one_line(error: &figment::Error) -> String {
         if !e.path.is_empty() {
             text = format!("key `{}`: {text}", e.path.join("."));
         }
-        match e.metadata.as_ref().map(|m| (&m.name, &m.source)) {
-            Some((_, Some(figment::Source::File(path)))) => {
-                text.push_str(&format!(" (in {})", path.display()))
-            }
-            Some((name, _)) => text.push_str(&format!(" (from {name})")),
-            None => {}
-        }
+        text.push_str(&origin(e.metadata.as_ref()));
         parts.push(text);
     }
     // The TOML parser draws a caret diagram over several lines; keep its words only.
@@ -590,8 +623,9 @@ mod tests {
     }
 
     /// A config with one unknown key per section, and the key that must be named.
-    const UNKNOWN_KEY_CASES: [(&str, &str); 11] = [
+    const UNKNOWN_KEY_CASES: [(&str, &str); 12] = [
         ("[agent]\nweigth = 50\n", "weigth"),
+        ("[haproxy]\nintr = \"2s\"\n", "intr"),
         ("[writer]\nleas = \"5s\"\n", "leas"),
         ("nodename = \"x\"\n", "nodename"),
         ("[listen]\nchek = \"127.0.0.1:1\"\n", "chek"),
@@ -606,6 +640,78 @@ mod tests {
             "adress",
         ),
     ];
+
+    /// HAProxy's timing was configured twice (`[drain]` and `[writer]`); each old key, and a
+    /// `[drain]` section left behind, is refused naming its new place, from the file or the
+    /// environment, in one line.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
+    fn moved_haproxy_keys_name_their_new_place() {
+        for (text, from, to) in [
+            (
+                "[drain]\nhaproxy_inter = \"2s\"\n",
+                "drain.haproxy_inter",
+                "haproxy.inter",
+            ),
+            (
+                "[drain]\nhaproxy_fall = 2\n",
+                "drain.haproxy_fall",
+                "haproxy.fall",
+            ),
+            (
+                "[writer]\nhaproxy_inter = \"2s\"\n",
+                "writer.haproxy_inter",
+                "haproxy.inter",
+            ),
+            (
+                "[writer]\nhaproxy_fall = 3\n",
+                "writer.haproxy_fall",
+                "haproxy.fall",
+            ),
+            ("[drain]\n", "drain", "haproxy"),
+            ("[drain]\nhaproxy_interval = \"2s\"\n", "drain", "haproxy"),
+        ] {
+            let err = load_toml(text).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("key `{from}` moved to `{to}` (in ")),
+                "{text:?}: {err}"
+            );
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[haproxy]\ninter = \"1s\"\n")?;
+            jail.set_env("CLUSTERCHECKD_WRITER__HAPROXY_FALL", "3");
+            let err = Config::load(Some(Path::new("c.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("`writer.haproxy_fall` moved to `haproxy.fall` (from "),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    /// `[haproxy]` is read by both the drain command and the writer: one value, two uses.
+    #[test]
+    fn haproxy_timing_feeds_drain_and_the_writer() {
+        let config = load_toml("[haproxy]\ninter = \"500ms\"\nfall = 3\n").unwrap();
+        assert_eq!(config.haproxy.down_after(), Duration::from_secs(2));
+        assert_eq!(config.writer.haproxy_delay(), Duration::from_secs(2));
+        assert_eq!(config.writer.handover_gap(), Duration::from_secs(3));
+        let err = load_toml("[haproxy]\ninter = \"1s\"\n[writer]\nhandover_gap = \"3s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`writer.handover_gap`"), "{err}");
+        assert!(
+            err.contains("haproxy.inter x (haproxy.fall + 1) (3s)"),
+            "{err}"
+        );
+        load_toml("[haproxy]\ninter = \"500ms\"\n[writer]\nhandover_gap = \"2s\"\n")
+            .expect("2s exceeds 500ms x 3");
+        let err = load_toml("[haproxy]\nfall = 0\n").unwrap_err().to_string();
+        assert!(err.contains("`haproxy.fall`"), "{err}");
+    }
 
     #[test]
     fn missing_defaults_file_is_a_config_error() {
@@ -711,8 +817,8 @@ mod tests {
             "probe",
             "probe_timeout",
             "scan_queues",
-            "haproxy_inter",
-            "haproxy_fall",
+            "inter",
+            "fall",
             "agent",
             "role",
             "weight",

@@ -3,7 +3,8 @@
 //! The lease is one row in the Galera cluster itself (`clustercheckd.writer_lease`), renewed by
 //! its holder with a conditional UPDATE; the timing keys below are the whole safety argument's
 //! parameters, so their bounds are checked here: the holder must be able to renew well within
-//! `lease - margin`, and the handover gap must outlast HAProxy's `inter x (fall + 1)`.
+//! `lease - margin`, and the handover gap must outlast HAProxy's `inter x (fall + 1)` (from the
+//! `[haproxy]` section, which `drain --wait` reads too).
 //!
 //! The lease has its own database user (SELECT and UPDATE on that one table, nothing else), read
 //! like `[galera]`'s: keys here over a `defaults_file`'s `[client]` section. When neither names a
@@ -15,8 +16,8 @@ use std::time::Duration;
 use humantime_serde::re::humantime::format_duration;
 use serde::Deserialize;
 
-use super::galera::{DbAddress, DbEndpoint, DEFAULT_SOCKET};
-use super::{mycnf, ConfigError, Secret};
+use super::endpoint::{self, ClientKeys, DbAddress, DbEndpoint, DEFAULT_SOCKET};
+use super::{ConfigError, HaproxyConfig, Secret};
 
 /// The lease user's name when neither the section nor its defaults file names one.
 pub const DEFAULT_LEASE_USER: &str = "clustercheckd_writer";
@@ -33,8 +34,6 @@ const MIN_MARGIN: Duration = Duration::from_millis(100);
 /// No lease longer than a minute: a dead writer would keep the role (and the writes on the
 /// backups) for that long.
 const MAX_LEASE: Duration = Duration::from_secs(60);
-/// HAProxy's `fall` above this is a typo.
-const MAX_FALL: u32 = 100;
 
 /// `[writer]`: at most one node answers 200 on `/writer` at any moment.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,17 +68,16 @@ pub struct WriterConfig {
     /// Hard limit on one lease statement (connect included).
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
-    /// HAProxy's `inter` on the `/writer` server lines: the default handover gap is computed
-    /// from it and `haproxy_fall`.
-    #[serde(with = "humantime_serde")]
-    pub haproxy_inter: Duration,
-    /// HAProxy's `fall` on the `/writer` server lines.
-    pub haproxy_fall: u32,
     /// How long a node that just acquired the lease waits before its first 200, so every
-    /// HAProxy has marked the previous writer down. Must exceed `haproxy_inter x (haproxy_fall
+    /// HAProxy has marked the previous writer down. Must exceed `haproxy.inter x (haproxy.fall
     /// + 1)`; default that plus one second.
     #[serde(with = "humantime_serde")]
     pub handover_gap: Option<Duration>,
+    /// HAProxy's check timing, the `[haproxy]` section as loaded: `Config::load` copies it here
+    /// so the lease collector, which gets this section only, waits out the same timing that
+    /// `drain --wait` does.
+    #[serde(skip)]
+    pub haproxy: HaproxyConfig,
     /// Where and as whom the lease connection goes, resolved once by `Config::load`; `Some`
     /// exactly when the section is enabled.
     #[serde(skip)]
@@ -101,20 +99,18 @@ impl Default for WriterConfig {
             margin: Duration::from_secs(1),
             renew_interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
-            haproxy_inter: Duration::from_secs(2),
-            haproxy_fall: 2,
             handover_gap: None,
+            haproxy: HaproxyConfig::default(),
             endpoint: None,
         }
     }
 }
 
 impl WriterConfig {
-    /// How long HAProxy may keep routing to a writer that stopped answering 200: `fall` failed
-    /// checks `inter` apart, plus one `inter` for where in its cycle the change fell.
+    /// How long HAProxy may keep routing to a writer that stopped answering 200
+    /// ([`HaproxyConfig::down_after`]).
     pub fn haproxy_delay(&self) -> Duration {
-        self.haproxy_inter
-            .saturating_mul(self.haproxy_fall.saturating_add(1))
+        self.haproxy.down_after()
     }
 
     /// The handover gap: configured, or HAProxy's delay plus one second.
@@ -180,24 +176,12 @@ impl WriterConfig {
                 ),
             ));
         }
-        if self.haproxy_fall == 0 || self.haproxy_fall > MAX_FALL {
-            return Err(ConfigError::invalid(
-                "writer.haproxy_fall",
-                format!("must be between 1 and {MAX_FALL}"),
-            ));
-        }
-        if self.haproxy_inter < Duration::from_millis(10) || self.haproxy_inter > MAX_LEASE {
-            return Err(ConfigError::invalid(
-                "writer.haproxy_inter",
-                format!("must be between 10ms and {}", d(MAX_LEASE)),
-            ));
-        }
         if let Some(gap) = self.handover_gap {
             if gap <= self.haproxy_delay() || gap > Duration::from_secs(600) {
                 return Err(ConfigError::invalid(
                     "writer.handover_gap",
                     format!(
-                        "must exceed haproxy_inter x (haproxy_fall + 1) ({}) and be at most 10m",
+                        "must exceed haproxy.inter x (haproxy.fall + 1) ({}) and be at most 10m",
                         d(self.haproxy_delay())
                     ),
                 ));
@@ -213,48 +197,24 @@ impl WriterConfig {
         galera: Option<&DbEndpoint>,
         secret_files: &mut Vec<(PathBuf, &'static str)>,
     ) -> Result<DbEndpoint, ConfigError> {
-        let file = match &self.defaults_file {
-            Some(path) => mycnf::read_client_section(path).map_err(|source| {
-                ConfigError::invalid("writer.defaults_file", source.to_string())
-            })?,
-            None => mycnf::ClientSection::default(),
-        };
-        if let Some(path) = &file.password_file {
-            secret_files.push((path.clone(), "writer.defaults_file"));
-        }
-        let user = self
-            .user
-            .clone()
-            .or(file.user)
-            .unwrap_or_else(|| DEFAULT_LEASE_USER.to_owned());
-        let password = self
-            .password
-            .clone()
-            .or(file.password.map(Secret::new))
-            .unwrap_or_default();
-        let socket = self.socket.clone().or(file.socket);
-        let host = self.host.clone().or(file.host);
-        let port = self.port.or(file.port);
-        let address = match (socket, host) {
-            (Some(socket), None) => DbAddress::Socket(socket),
-            (Some(socket), Some(host)) if host == "localhost" => DbAddress::Socket(socket),
-            (None, Some(host)) if host == "localhost" && port.is_none() => {
-                DbAddress::Socket(PathBuf::from(DEFAULT_SOCKET))
-            }
-            (_, Some(host)) => DbAddress::Tcp {
-                host,
-                port: port.unwrap_or(3306),
-            },
-            (None, None) => match galera {
+        let file = endpoint::read_defaults_file(
+            self.defaults_file.as_deref(),
+            "writer.defaults_file",
+            secret_files,
+        )?;
+        let section = ClientKeys::section(
+            &self.user,
+            &self.password,
+            &self.socket,
+            &self.host,
+            self.port,
+        );
+        Ok(section
+            .over(file)
+            .resolve(DEFAULT_LEASE_USER, || match galera {
                 Some(endpoint) => endpoint.address.clone(),
                 None => DbAddress::Socket(PathBuf::from(DEFAULT_SOCKET)),
-            },
-        };
-        Ok(DbEndpoint {
-            user,
-            password,
-            address,
-        })
+            }))
     }
 }
 
@@ -302,13 +262,6 @@ mod tests {
                     ..base.clone()
                 },
                 "writer.handover_gap",
-            ),
-            (
-                WriterConfig {
-                    haproxy_fall: 0,
-                    ..base.clone()
-                },
-                "writer.haproxy_fall",
             ),
             (
                 WriterConfig {

@@ -93,13 +93,18 @@ pub fn verdict(
 pub fn claim(snapshot: &WriterSnapshot, verdict: &Verdict) -> WriterClaim {
     WriterClaim {
         claimed: verdict.healthy,
-        holder: snapshot
-            .lease
-            .as_ref()
-            .ok()
-            .filter(|lease| !lease.released())
-            .map(|lease| lease.holder.clone()),
+        holder: holder(snapshot),
     }
+}
+
+/// Whom this node's last read of the lease row names: nobody when released or unread.
+fn holder(snapshot: &WriterSnapshot) -> Option<String> {
+    snapshot
+        .lease
+        .as_ref()
+        .ok()
+        .filter(|lease| !lease.released())
+        .map(|lease| lease.holder.clone())
 }
 
 fn reason(
@@ -112,13 +117,9 @@ fn reason(
         return Reason::GaleraUnhealthy(galera_reason.trim_end().to_owned());
     }
     let Role::Holder(holding) = &snapshot.role else {
-        let holder = snapshot
-            .lease
-            .as_ref()
-            .ok()
-            .filter(|l| !l.released())
-            .map(|l| l.holder.clone());
-        return Reason::NotHolder { holder };
+        return Reason::NotHolder {
+            holder: holder(snapshot),
+        };
     };
     // An issue time after `now` (clock read order) is age zero, never a panic.
     let since_renewal = now.saturating_duration_since(holding.renewal_issued);

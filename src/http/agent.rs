@@ -4,9 +4,10 @@
 //!
 //! The agent does not read a request (HAProxy sends nothing unless `agent-send` is set), so there
 //! is no head to wait for: the reply is written at once. The listener's limits are the HTTP
-//! listeners' ([`super::Limits`]): at most `max_connections` connections at once, at most
-//! `max_connections_per_source` from one address (further ones are closed at once), and writing
-//! the line is bounded by `header_read_timeout`, whatever the client does.
+//! listeners' ([`super::Limits`]), and so is its admission control ([`super::admission`]): at
+//! most `max_connections` connections at once, at most `max_connections_per_source` from one
+//! address (further ones are closed at once); writing the line is bounded by
+//! `header_read_timeout`, whatever the client does.
 //!
 //! After writing, the agent shuts its side down and reads (and discards) what the client may
 //! still send until it closes, bounded by the same timeout: closing a socket with unread data
@@ -15,15 +16,14 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::{source_of, AppState, Limits, Sources};
+use super::admission::Admission;
+use super::{AppState, Limits};
 use crate::health::agent::{self, Reply};
 
 /// At most this much of what a client sends after the reply is read and discarded.
@@ -65,38 +65,9 @@ pub async fn serve(
     limits: Limits,
     shutdown: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let sources = Arc::new(Sources::default());
-    let mut shed_logged_at: Option<Instant> = None;
-    loop {
-        let (mut stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "agent: accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        };
-        let source = source_of(peer);
-        let Some(source_slot) = sources.enter(source, limits.max_connections_per_source) else {
-            if shed_logged_at.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
-                tracing::warn!(%source, limit = limits.max_connections_per_source,
-                    "agent: closing connections from a source over its connection limit");
-                shed_logged_at = Some(Instant::now());
-            }
-            drop(stream);
-            continue;
-        };
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            _ = shutdown.cancelled() => break,
-        };
+    let mut admission = Admission::new(&limits, "agent: ");
+    while let Some((mut stream, admitted)) = admission.accept(&listener, &shutdown).await {
+        let source = admitted.source;
         // Decided at accept, in order: the `ready` goes to the first healthy connection.
         let reply = answer(&state, source);
         let state = state.clone();
@@ -116,8 +87,7 @@ pub async fn serve(
                 _ => {}
             }
             drop(stream);
-            drop(source_slot);
-            drop(permit);
+            drop(admitted);
         });
     }
 }

@@ -4,11 +4,11 @@
 //! microseconds and never waits on a database. The accept loop is our own (not `axum::serve`)
 //! because a health-check port that listens on every controller must survive hostile clients,
 //! and HAProxy's routing depends on its answers:
-//! - a cap on connections served at once (`max_connections`): beyond it, new clients wait in the
-//!   kernel's accept queue instead of exhausting descriptors or memory;
-//! - a cap per source address (`max_connections_per_source`): one address holding many slow or
-//!   idle connections (slowloris) gets its extra connections closed at once, so it can never fill
-//!   the slots the load balancers need; checks from any other address are served as usual;
+//! - a cap on connections served at once (`max_connections`) and per source address
+//!   (`max_connections_per_source`), the admission control every listener shares
+//!   ([`admission`]): beyond the first, new clients wait in the kernel's accept queue; beyond the
+//!   second, one address's extra connections are closed at once, so slow or idle clients
+//!   (slowloris) can never fill the slots the load balancers need;
 //! - a deadline for the request head (`header_read_timeout`) and a small read buffer, so a slow or
 //!   oversized head holds a slot briefly and little memory;
 //! - a deep accept backlog ([`bind`]), so a burst of connections does not drop a check's SYN.
@@ -16,8 +16,7 @@
 //! Every connection is closed after one response, as clustercheck did and as HAProxy expects
 //! from `option httpchk`.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,7 +28,6 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::collectors::galera::{GaleraSnapshot, GaleraWatch};
@@ -43,6 +41,7 @@ pub use paths::Pages;
 use paths::{Page, Route};
 
 pub mod activation;
+mod admission;
 pub mod agent;
 mod check;
 mod cluster;
@@ -221,57 +220,6 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(ACCEPT_BACKLOG)
 }
 
-/// Connections being served, per source address: one address can hold at most
-/// `max_connections_per_source` of the `max_connections` slots.
-#[derive(Debug, Default)]
-struct Sources(Mutex<HashMap<IpAddr, usize>>);
-
-/// A connection's hold on its source's count; released when the connection ends.
-struct SourceSlot {
-    sources: Arc<Sources>,
-    ip: IpAddr,
-}
-
-impl Sources {
-    /// A slot for `ip`, or `None` when that address already has `max` connections.
-    fn enter(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<SourceSlot> {
-        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let count = counts.entry(ip).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(SourceSlot {
-            sources: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for SourceSlot {
-    fn drop(&mut self) {
-        let mut counts = self.sources.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = counts.get_mut(&self.ip) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// IPv4-mapped IPv6 sources count as their IPv4 address, so a dual-stack listener cannot be
-/// used to double a client's share.
-fn source_of(peer: SocketAddr) -> IpAddr {
-    match peer.ip() {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    }
-}
-
 /// Upper bound on a whole connection, whatever the client does after its headers.
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -312,48 +260,14 @@ async fn serve_with(
     web: Option<web::WebHandle>,
     shutdown: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let sources = Arc::new(Sources::default());
+    let mut admission = admission::Admission::new(&limits, "");
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(false);
-    let mut shed_logged_at: Option<Instant> = None;
-    loop {
-        // Accept first, then decide: a source over its share is closed at once instead of
-        // waiting for a slot (which it would then hold); everyone else waits for a slot.
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of descriptors or a reset before accept: keep serving the others.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        };
-        let source = source_of(peer);
-        let Some(source_slot) = sources.enter(source, limits.max_connections_per_source) else {
-            // Closing without reading costs one accept; say so at most once a minute.
-            if shed_logged_at.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
-                tracing::warn!(%source, limit = limits.max_connections_per_source,
-                    "closing connections from a source over its connection limit");
-                shed_logged_at = Some(Instant::now());
-            }
-            drop(stream);
-            continue;
-        };
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            _ = shutdown.cancelled() => break,
-        };
+    while let Some((stream, admitted)) = admission.accept(&listener, &shutdown).await {
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
         let tls = web.as_ref().and_then(web::WebHandle::tls);
@@ -383,44 +297,9 @@ async fn serve_with(
             // Errors here are the client's doing (reset, closed early, timed out): nothing to log
             // per connection on a port that is polled several times a second.
             let _ = tokio::time::timeout(CONNECTION_DEADLINE, connection).await;
-            drop(source_slot);
-            drop(permit);
+            drop(admitted);
         });
     }
     // All slots back means all connections are done.
-    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(all)).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_source_gets_at_most_its_share_and_gets_it_back() {
-        let sources = Arc::new(Sources::default());
-        let attacker: IpAddr = [127, 0, 0, 1].into();
-        let haproxy: IpAddr = [127, 0, 0, 2].into();
-        let held: Vec<_> = (0..3).map(|_| sources.enter(attacker, 3)).collect();
-        assert!(held.iter().all(Option::is_some));
-        assert!(
-            sources.enter(attacker, 3).is_none(),
-            "a fourth is over the share"
-        );
-        assert!(
-            sources.enter(haproxy, 3).is_some(),
-            "another source is unaffected"
-        );
-        drop(held);
-        assert!(sources.enter(attacker, 3).is_some(), "slots come back");
-        assert!(sources.0.lock().map(|m| m.len() <= 2).unwrap_or(false));
-    }
-
-    #[test]
-    fn mapped_ipv4_counts_as_ipv4() {
-        let mapped: SocketAddr = "[::ffff:127.0.0.1]:4000".parse().expect("address");
-        assert_eq!(source_of(mapped), IpAddr::from([127, 0, 0, 1]));
-        let v6: SocketAddr = "[::1]:4000".parse().expect("address");
-        assert_eq!(source_of(v6), v6.ip());
-    }
+    admission.drain(DRAIN_TIMEOUT).await;
 }

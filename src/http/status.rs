@@ -50,15 +50,18 @@ fn writer_status(
     now: Instant,
 ) -> Value {
     let verdict = super::check::writer_verdict(state, snapshot, galera, now);
+    // The claim peers read (`is_writer`, `holder`), derived where /cluster and the metrics
+    // derive it.
+    let claim = health::writer::claim(snapshot, &verdict);
     let age = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
     let lease = snapshot.lease.as_ref().ok();
     let holding = snapshot.holding();
     json!({
         "healthy": verdict.healthy,
         "reason": verdict.reason,
-        "is_writer": verdict.healthy,
+        "is_writer": claim.claimed,
         "identity": snapshot.identity,
-        "holder": lease.filter(|l| !l.released()).map(|l| &l.holder),
+        "holder": claim.holder,
         "generation": lease.map(|l| l.generation),
         "renewals": lease.map(|l| l.renewals),
         "holds_lease": holding.is_some(),
@@ -232,4 +235,37 @@ fn rabbitmq_status(snapshot: &rabbitmq::RabbitSnapshot, state: &AppState, now: I
         section["policies"] = json!(health::rabbitmq::policy_checks(snapshot, config));
     }
     section
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::writer::{Lease, WriterSnapshot};
+    use crate::config::Config;
+    use crate::http::Watches;
+
+    /// The writer object's `is_writer` and `holder` (what peers read) are the claim /cluster and
+    /// the metrics give: the holder the last read of the lease row names, nobody once released.
+    #[test]
+    fn the_writer_object_carries_the_claim() {
+        let now = Instant::now();
+        let state = AppState::new(Config::default(), Watches::default());
+        let galera = galera::GaleraSnapshot::initial(now);
+        let mut writer = WriterSnapshot::initial();
+        writer.lease = Ok(Lease {
+            holder: "node2".into(),
+            generation: 4,
+            renewals: 9,
+        });
+        let object = writer_status(&writer, &galera, &state, now);
+        assert_eq!(object["holder"], "node2", "{object}");
+        assert_eq!(object["is_writer"], false, "{object}");
+        writer.lease = Ok(Lease {
+            holder: String::new(),
+            generation: 4,
+            renewals: 10,
+        });
+        let object = writer_status(&writer, &galera, &state, now);
+        assert!(object["holder"].is_null(), "{object}");
+    }
 }

@@ -617,15 +617,27 @@ pub fn galera_toml(defaults_file: &str, interval: &str, extra: &str) -> String {
 }
 
 /// The writer test timing of docs/writer.md, for [`writer_section`]: lease 2.5 s, margin 0.5 s,
-/// renewals every 0.4 s, HAProxy `inter 400ms fall 2`, handover gap 1.5 s.
-pub const FAST_WRITER_TIMING: &str = "lease = \"2500ms\"\nmargin = \"500ms\"\n\
-    renew_interval = \"400ms\"\ntimeout = \"400ms\"\nhaproxy_inter = \"400ms\"\n\
-    haproxy_fall = 2\nhandover_gap = \"1500ms\"";
+/// renewals every 0.4 s, handover gap 1.5 s, which must outlast HAProxy's `inter 400ms fall 2`
+/// (1.2 s: [`FAST_HAPROXY_TIMING`]).
+const FAST_WRITER_TIMING: &str = "lease = \"2500ms\"\nmargin = \"500ms\"\n\
+    renew_interval = \"400ms\"\ntimeout = \"400ms\"\nhandover_gap = \"1500ms\"";
+
+/// HAProxy's check timing of the writer tests (`[haproxy]`, which the handover gap must outlast).
+const FAST_HAPROXY_TIMING: &str = "[haproxy]\ninter = \"400ms\"\nfall = 2\n";
+
+/// [`writer_section`] at the writer test timing, after the `[haproxy]` section that timing needs.
+/// `[writer]` comes last, so lines appended to it go into that section.
+pub fn fast_writer_section(n: u8) -> String {
+    format!(
+        "{FAST_HAPROXY_TIMING}{}",
+        writer_section(n, FAST_WRITER_TIMING)
+    )
+}
 
 /// A `[writer]` section for sandbox Galera node `n`: the sandbox's lease user on lease row 1 (the
 /// tests' row; the demo daemons hold their own lease on row 2); `extra` lines go into the section
-/// (such as [`FAST_WRITER_TIMING`]). Daemons with it write the lease row: hold the Galera lock
-/// while they run.
+/// ([`fast_writer_section`] adds the tests' timing). Daemons with it write the lease row: hold the
+/// Galera lock while they run.
 pub fn writer_section(n: u8, extra: &str) -> String {
     let lease_file = sandbox(&["galera", "writer_defaults_file", &n.to_string()]);
     format!(
