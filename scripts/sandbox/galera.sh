@@ -6,7 +6,7 @@
 #   up                      start every node that is not running (idempotent, see galera_up)
 #   down                    stop every node cleanly (SIGKILL after 30 s); resumes SIGSTOPped ones first
 #   status                  one line: state of each node
-#   start N                 start/rejoin node N (see galera_start for the non-Primary case)
+#   start N [DONOR]         start/rejoin node N (see galera_start for the non-Primary case)
 #   stop N                  clean shutdown of node N (SIGTERM, SIGKILL after 30 s)
 #   kill N                  SIGKILL node N's mariadbd (nothing restarts it)
 #   sigstop N | sigcont N   freeze / resume node N's mariadbd
@@ -235,6 +235,7 @@ _g_launch() {
     # running Primary with it, the node reuses its old identity and waits for its previous
     # incarnation to be declared inactive (about 20 s here instead of 7 s after a SIGKILL).
     rm -f "$d/data/gvwstate.dat"
+    [ -z "${GALERA_DONOR:-}" ] || args+=("--wsrep_sst_donor=$GALERA_DONOR")
   fi
   rm -f "$d/mariadbd.pid"
   log "galera: starting node$n ($mode)"
@@ -488,8 +489,11 @@ galera_status() {
 # rsync SST); that needs a Primary component: when the running nodes are non-Primary (e.g. after
 # two nodes were SIGKILLed), call `galera bootstrap_pc M` on a survivor first, or this refuses.
 # When no node runs, N bootstraps a new cluster from its own data (safe_to_bootstrap forced).
+# DONOR (a node number) is the joiner's preferred state-transfer donor (wsrep_sst_donor, others
+# allowed when it cannot serve): a test that must keep a node out of the Donor state names another.
 galera_start() {
   _g_node_arg "${1:-}"; local n=$1
+  if [ -n "${2:-}" ]; then _g_node_arg "$2"; GALERA_DONOR="node$2,"; fi
   if [ -n "$(_g_pid "$n")" ]; then log "galera: node$n already running"; return 0; fi
   local running; running=$(_g_running_nodes)
   if [ -z "$running" ]; then
