@@ -1105,7 +1105,7 @@ def main():
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directory (configs, daemon and HAProxy logs)")
     args = parser.parse_args()
-    args.load_before = benchlib.load1()
+    args.load_before = benchlib.settled_load()
     for tool in ("haproxy", "mariadb") + (("mariabackup",) if args.false_down_minutes else ()):
         if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
             die(f"{tool} is missing (scripts/install-deps.sh)")

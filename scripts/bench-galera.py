@@ -155,7 +155,7 @@ def main():
     for tool in ("wrk", "socat"):
         if not shutil.which(tool):
             die(f"{tool} is missing: run scripts/install-deps.sh")
-    load_before = benchlib.load1()
+    load_before = benchlib.settled_load()
     binary = benchlib.build()
     sandbox("up", "galera")
     defaults = sandbox("galera", "defaults_file", "1").strip()

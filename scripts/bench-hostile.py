@@ -184,7 +184,7 @@ def main():
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    load_before = benchlib.load1()
+    load_before = benchlib.settled_load()
     binary = benchlib.build()
     benchlib.sandbox("up", "galera")
     defaults = benchlib.sandbox("galera", "defaults_file", "1")

@@ -92,7 +92,7 @@ def main():
     args = parser.parse_args()
     binary = benchlib.build()
     benchlib.sandbox("galera", "wait_synced", "1", "60")
-    load_before = benchlib.load1()
+    load_before = benchlib.settled_load()
     with tempfile.TemporaryDirectory() as tmp:
         plain_ports = [benchlib.free_port() for _ in range(3)]
         peer_ports = [benchlib.free_port() for _ in range(3)]

@@ -223,7 +223,7 @@ def main():
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    load_before = benchlib.load1()
+    load_before = benchlib.settled_load()
     binary = benchlib.build()
     subprocess.run([*SANDBOX, "up", "rabbitmq"], check=True, stdout=subprocess.DEVNULL)
     lock_path = Path(ENV["SANDBOX_DIR"]) / "locks" / "rabbitmq.lock"

@@ -173,7 +173,7 @@ def main():
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    load_before = benchlib.load1()
+    load_before = benchlib.settled_load()
     binary = benchlib.build()
     env = benchlib.sandbox_env()
     for component in ("galera", "rabbitmq", "pacemaker"):

@@ -780,7 +780,7 @@ def main():
             die(f"unknown kind {k!r}")
     binary = benchlib.build()
     lock = benchlib.cluster_lock("galera", "bench-writer-haproxy")  # noqa: F841 (held to exit)
-    load_before, uptime_before = benchlib.load1(), benchlib.uptime()
+    load_before, uptime_before = benchlib.settled_load(), benchlib.uptime()
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="bench-writer-haproxy-"))
     daemons, haproxies, sampler, results = {}, [], None, []

@@ -144,7 +144,7 @@ def main():
     args = parser.parse_args()
     binary = benchlib.build()
     lock = benchlib.cluster_lock("galera", "bench-writer")  # noqa: F841 (held until exit)
-    load_before, uptime_before = benchlib.load1(), benchlib.uptime()
+    load_before, uptime_before = benchlib.settled_load(), benchlib.uptime()
     benchlib.sandbox("galera", "wait_cluster_size", "1", "3", "120")
     benchlib.sandbox("galera", "setup_writer")
     root_sql(1, "CREATE DATABASE IF NOT EXISTS clustercheckd_bench; "

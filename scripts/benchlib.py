@@ -7,7 +7,7 @@ Used from Python (`import benchlib`) and from shell scripts:
 
     python3 scripts/benchlib.py build                 # cargo build --release, or exit non-zero
     python3 scripts/benchlib.py machine [LOAD_BEFORE]   # one line: date, cores, load, shared?
-    python3 scripts/benchlib.py load                  # the 1-minute load average now
+    python3 scripts/benchlib.py load                  # the 1-minute load average, settled
     python3 scripts/benchlib.py commit                # the commit measured
     python3 scripts/benchlib.py write NAME FILE       # FILE's text becomes section NAME
 """
@@ -45,17 +45,35 @@ def load1():
     return os.getloadavg()[0]
 
 
+def settled_load(limit_seconds=180):
+    """The 1-minute load average once it has settled under the shared threshold (waiting at most
+    `limit_seconds`). The average lags by minutes, so right after a build or `sandbox.sh up` it
+    still counts that work; waiting here keeps a run on an idle machine from being labelled
+    shared, and a run that starts while other work goes on is labelled so."""
+    threshold = SHARED_LOAD * os.cpu_count()
+    deadline = time.monotonic() + limit_seconds
+    load = load1()
+    if load > threshold:
+        print(f"benchlib: waiting up to {limit_seconds} s for the load average ({load:.2f}) to fall"
+              f" under {threshold:.2f}", file=sys.stderr, flush=True)
+    while load > threshold and time.monotonic() < deadline:
+        time.sleep(5)
+        load = load1()
+    return load
+
+
 def machine(load_before):
     """Date, cores and load (before the run and at its end), saying plainly when the machine was
-    shared with other work."""
+    shared with other work. Judged by the load before the run: the load at its end includes the
+    benchmark's own work (its clients, daemons and the clusters they load)."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cores = os.cpu_count()
     load_end = load1()
     line = (
         f"{now}, {cores} cores (nproc), 1-minute load average {load_before:.2f} before the run and"
-        f" {load_end:.2f} at its end"
+        f" {load_end:.2f} at its end, the benchmark's own work included"
     )
-    if max(load_before, load_end) > SHARED_LOAD * cores:
+    if load_before > SHARED_LOAD * cores:
         line += (
             " — **a shared machine: other work was running**, so absolute figures are pessimistic;"
             " rerun on a quiet machine to compare"
@@ -228,7 +246,7 @@ def main(argv):
     elif argv[:1] == ["commit"]:
         print(commit())
     elif argv[:1] == ["load"]:
-        print(f"{load1():.2f}")
+        print(f"{settled_load():.2f}")
     elif argv[:1] == ["machine"]:
         print(machine(float(argv[1]) if len(argv) > 1 else load1()))
     elif len(argv) == 3 and argv[0] == "write":
