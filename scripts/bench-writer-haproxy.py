@@ -35,7 +35,7 @@ answered and were served by the same node. Another thread GETs /writer on the th
            when a node rejoins) while the others take over
 
 Before each change the script waits for a steady state (3 nodes Synced and Primary, one writer,
-every HAProxy showing its /writer line UP and every `/` check UP, 5 s of agreeing rounds). For
+every HAProxy showing its /writer line UP and every `/writer/backup` check UP, 5 s of agreeing rounds). For
 each change it reports: the old and the new writer; the window from the first to the last round
 that did not agree (relative to the change); when they all agree on the new writer for good; the
 failed connections; and any new connection sent to the old writer after another node's /writer
@@ -183,7 +183,7 @@ def haproxy_config(front, daemons, socket_path):
         line = line.replace("bind 10.0.0.10:3306", f"bind 127.0.0.1:{front}")
         # One check port per daemon on 127.0.0.1 instead of port 9200 on every controller.
         line = line.replace("default-server port 9200 ", "default-server ")
-        m = re.match(r"(\s*server controller0(\d)(?:-any)? )10\.0\.0\.1\2:3306( .*)$", line)
+        m = re.match(r"(\s*server controller0(\d)(?:-backup)? )10\.0\.0\.1\2:3306( .*)$", line)
         if m:
             n = int(m.group(2))
             rest = m.group(3)
@@ -374,7 +374,7 @@ def wait_for(what, condition, timeout):
 
 def steady(sampler, haproxies):
     """3 Synced Primary nodes, one writer, every HAProxy with that writer's line UP, the others'
-    DOWN and every `/` check UP, and HOLD seconds of rounds all served by the writer."""
+    DOWN and every `/writer/backup` check UP, and HOLD seconds of rounds all served by the writer."""
     failover.heal()
 
     def ok():
@@ -387,7 +387,7 @@ def steady(sampler, haproxies):
             except OSError:
                 return False
             for n in NODES:
-                if not states.get(("galera_any", f"controller0{n}"), "").startswith("UP"):
+                if not states.get(("galera_backup", f"controller0{n}"), "").startswith("UP"):
                     return False
                 line = states.get(("galera_writer", f"controller0{n}"), "")
                 if line.startswith("UP") != (n == writer):
@@ -653,13 +653,11 @@ def old_writer_note(results):
     listed = "; ".join(f"change {i} ({kind}, node{old} → node{new}): {hits}"
                        for i, kind, old, new, hits in cases)
     return f"""**New connections sent to the previous writer after the next one's /writer said 200**:
-{listed}. Each time, the previous writer had released the lease but was healthy again on `/`
-before the handover gap ended, and was the first healthy backup (`controller01-any` comes first):
-its backup line never went DOWN (one failed `/` check is less than `fall 2`), so every HAProxy
-sent to it once its `/writer` line was DOWN, through the gap, and until it had marked the new
-writer's `/writer` line UP (`rise 2` at its own phase). The handover gap keeps the old writer's
-`/writer` line out of use, not its backup line: the writer variant's guarantee holds only while
-the old writer stays unhealthy on `/` until every HAProxy has the new writer UP.
+{listed}. Such a connection goes through the previous writer's backup line (the `/writer` line
+is DOWN by then: the handover gap sees to it). `/writer/backup` turns 503 on every node but the
+new holder once its daemon has read the new generation (within `writer.renew_interval` of the
+acquisition, while its lease connection works), and each HAProxy marks that backup line DOWN up to
+`inter x (fall + 1)` later; a count here means that chain was slower than the gap.
 
 """
 
@@ -737,7 +735,7 @@ on `/` a second later, as an IST donor is. The way back: desync
 OFF once every HAProxy has the new writer's `/writer` line UP and 5 s of rounds agree on it; a
 killed or stopped node restarted then with the sandbox's `galera start` (it rejoins by IST), then
 `drain --undo`; a frozen node resumed {args.sigstop_seconds:g} s after its SIGSTOP. Each change
-then waits for 3 Synced nodes, one writer, every HAProxy with all `/` checks UP, and 5 s of
+then waits for 3 Synced nodes, one writer, every HAProxy with all `/writer/backup` checks UP, and 5 s of
 agreeing rounds.
 
 {chr(10).join(rows)}

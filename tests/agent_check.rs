@@ -310,7 +310,13 @@ fn readme_haproxy_config_is_valid() {
             "README snippet lacks {needle:?}"
         );
     }
-    assert!(blocks[1].contains("uri /writer") && blocks[1].contains("backup track"));
+    assert!(
+        blocks[1].contains("uri /writer\n")
+            && blocks[1].contains("uri /writer/backup\n")
+            && blocks[1].contains("backup track galera_backup/"),
+        "the writer variant checks /writer and tracks /writer/backup: {}",
+        blocks[1]
+    );
     for block in &blocks {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("haproxy.cfg");

@@ -46,11 +46,14 @@ fn writer_toml(n: u8, dir: &std::path::Path) -> String {
     )
 }
 
-/// One sample round: when (since the start) and each daemon's status code (0: no answer).
-#[derive(Debug, Clone, Copy)]
+/// One sample round: when (since the start) and each daemon's status code on `/writer` and on
+/// `/writer/backup`, with the latter's reason (0 and "": no answer).
+#[derive(Debug, Clone)]
 struct Round {
     at: Duration,
     codes: [u16; 3],
+    backup: [u16; 3],
+    backup_reasons: [String; 3],
 }
 
 /// The shared record: sample rounds and the test's own events, both timed from `start`.
@@ -81,8 +84,15 @@ impl Sampler {
                 while !stop.load(Ordering::Relaxed) {
                     let targets = *addresses.lock().unwrap();
                     let at = start.elapsed();
-                    let codes = targets.map(status_of);
-                    timeline.lock().unwrap().rounds.push(Round { at, codes });
+                    let codes = targets.map(|a| answer_of(a, "/writer").0);
+                    let backups = targets.map(|a| answer_of(a, "/writer/backup"));
+                    let round = Round {
+                        at,
+                        codes,
+                        backup: backups.clone().map(|(code, _)| code),
+                        backup_reasons: backups.map(|(_, reason)| reason),
+                    };
+                    timeline.lock().unwrap().rounds.push(round);
                     next += SAMPLE_EVERY;
                     std::thread::sleep(next.saturating_duration_since(Instant::now()));
                 }
@@ -161,7 +171,7 @@ impl Sampler {
             .iter()
             .filter(|r| r.at >= from)
             .find(|r| (0..3).any(|i| i != w && r.codes[i] == 200))
-            .copied();
+            .cloned();
         drop(timeline);
         if let Some(round) = other {
             self.fail(&format!(
@@ -178,6 +188,30 @@ impl Sampler {
                 still + 1,
                 w + 1
             ));
+        }
+    }
+
+    /// Wait until a round taken from now on satisfies `done`; every round taken meanwhile.
+    fn until(&self, within: Duration, what: &str, done: impl Fn(&Round) -> bool) -> Vec<Round> {
+        let from = self.start.elapsed();
+        let since = Instant::now();
+        loop {
+            {
+                let timeline = self.timeline.lock().unwrap();
+                let rounds: Vec<Round> = timeline
+                    .rounds
+                    .iter()
+                    .filter(|r| r.at >= from)
+                    .cloned()
+                    .collect();
+                if rounds.last().is_some_and(&done) {
+                    return rounds;
+                }
+            }
+            if since.elapsed() > within {
+                self.fail(&format!("{what}: not within {within:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -241,13 +275,14 @@ impl Sampler {
                 text.push_str(&format!("{:9.3} s  EVENT {what}\n", at.as_secs_f64()));
                 events.next();
             }
-            if previous != Some(round.codes) {
+            if previous != Some((round.codes, round.backup)) {
                 text.push_str(&format!(
-                    "{:9.3} s  {:?}\n",
+                    "{:9.3} s  {:?} backup {:?}\n",
                     round.at.as_secs_f64(),
-                    round.codes
+                    round.codes,
+                    round.backup
                 ));
-                previous = Some(round.codes);
+                previous = Some((round.codes, round.backup));
             }
         }
         for (at, what) in events {
@@ -267,20 +302,24 @@ impl Drop for Sampler {
     }
 }
 
-/// GET /writer with short timeouts; 0 when there is no answer (daemon down or frozen).
-fn status_of(address: SocketAddr) -> u16 {
-    let attempt = || -> std::io::Result<u16> {
+/// GET `path` with short timeouts: the status code and the body's line; (0, "") when there is
+/// no answer (daemon down or frozen).
+fn answer_of(address: SocketAddr, path: &str) -> (u16, String) {
+    let attempt = || -> std::io::Result<(u16, String)> {
         let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(200))?;
         stream.set_read_timeout(Some(Duration::from_millis(300)))?;
-        stream.write_all(b"GET /writer HTTP/1.0\r\n\r\n")?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head)?;
-        Ok(std::str::from_utf8(&head[9..12])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0))
+        stream.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response)?;
+        let text = String::from_utf8_lossy(&response);
+        let code = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.trim_end())
+            .unwrap_or("");
+        Ok((code, body.to_owned()))
     };
-    attempt().unwrap_or(0)
+    attempt().unwrap_or((0, String::new()))
 }
 
 fn signal(pid: u32, sig: &str) {
@@ -427,6 +466,133 @@ fn one_writer_at_most_under_churn_and_a_new_one_within_10s() {
     for (what, took) in liveness {
         assert!(took <= LIVENESS, "{what}: {took:?}");
     }
+}
+
+/// `/writer/backup`, the check of the writer variant's backup lines: after a handover only the
+/// new holder is a backup until HAProxy can have taken it up (`writer.handover_gap + haproxy.inter
+/// x (haproxy.rise + 1) + writer.margin`, here 1.5 + 0.4 x 6 + 0.5 = 4.4 s from each daemon's
+/// sighting of the new generation), then every healthy node again. The old writer comes back
+/// healthy within the handover gap (a desync of about a second, the IST donor case): without the
+/// rule its backup line would take new writes beside the coming writer.
+#[test]
+fn during_a_handover_only_the_new_writer_is_a_backup() {
+    const RISE_WAIT: Duration = Duration::from_millis(2400); // inter 400ms x (rise 5 + 1)
+    let _lock = lock("galera");
+    let _heal = Restore::new(|| {
+        for n in ["1", "2", "3"] {
+            let _ = std::process::Command::new("bash")
+                .arg(common::repo().join("scripts/sandbox.sh"))
+                .args(["galera", "desync", n, "off"])
+                .output();
+        }
+        galera_heal();
+    });
+    galera_heal();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemons: Vec<Daemon> = (1..=3)
+        .map(|n| {
+            let maintenance = dir.path().join(format!("node{n}.disabled"));
+            Daemon::start(&format!(
+                "{}\n{}",
+                common::galera_toml(
+                    &common::galera_defaults_file(n),
+                    "250ms",
+                    &format!("maintenance_file = \"{}\"", maintenance.display())
+                ),
+                common::fast_writer_section_with(n, "rise = 5\n")
+            ))
+        })
+        .collect();
+    let backups = || -> Vec<u16> {
+        daemons
+            .iter()
+            .map(|d| d.get("/writer/backup").status)
+            .collect()
+    };
+    let w = common::wait_for_writer(&daemons.iter().collect::<Vec<_>>(), Duration::from_secs(15));
+    // The start's own acquisition is a handover too: wait until it is over everywhere.
+    common::wait_for(
+        Duration::from_secs(15),
+        "every node a backup",
+        backups,
+        |codes| codes.iter().all(|c| *c == 200),
+    );
+
+    let mut sampler = Sampler::start([daemons[0].addr(), daemons[1].addr(), daemons[2].addr()]);
+    let node = |i: usize| (i + 1).to_string();
+    sampler.event(format!("desync node{} on", w + 1));
+    sandbox(&["galera", "desync", &node(w), "on"]);
+    // Back as soon as the lease has moved (before the new holder's gap ends), so the old
+    // writer is healthy again while HAProxy has not yet taken the new one up.
+    let moved = common::wait_for(
+        Duration::from_secs(10),
+        "the lease to move",
+        || {
+            common::galera_sql(
+                (w + 1) as u8,
+                "SELECT holder FROM clustercheckd.writer_lease WHERE id = 1",
+            )
+        },
+        |holder| !holder.trim().is_empty() && holder.trim() != format!("node{}", w + 1),
+    );
+    sampler.event(format!(
+        "lease moved to {}; desync node{} off",
+        moved.trim(),
+        w + 1
+    ));
+    sandbox(&["galera", "desync", &node(w), "off"]);
+    let n: usize = moved
+        .trim()
+        .trim_start_matches("node")
+        .parse::<usize>()
+        .expect("node name")
+        - 1;
+    let t = 3 - w - n;
+    // Until every node is a backup again (the hold, then one poll).
+    let rounds = sampler.until(Duration::from_secs(20), "every node a backup again", |r| {
+        r.backup.iter().all(|c| *c == 200) && r.codes[n] == 200
+    });
+    sampler.stop();
+    let first_200 = rounds
+        .iter()
+        .find(|r| r.codes[n] == 200)
+        .map(|r| r.at)
+        .unwrap_or_else(|| sampler.fail("the new holder never answered 200 on /writer"));
+    // From before the new writer's first 200 until HAProxy can have marked it UP, nobody else is
+    // a backup; the new writer is.
+    let window = first_200.saturating_sub(Duration::from_millis(500))
+        ..first_200 + RISE_WAIT - Duration::from_millis(400);
+    for r in rounds.iter().filter(|r| window.contains(&r.at)) {
+        if r.backup[n] != 200 || r.backup[w] == 200 || r.backup[t] == 200 {
+            sampler.fail(&format!(
+                "at {:.2?} (new writer node{} first 200 at {first_200:.2?}): backups {:?}",
+                r.at,
+                n + 1,
+                r.backup
+            ));
+        }
+    }
+    // The third node, healthy throughout, said why.
+    let said = rounds
+        .iter()
+        .find(|r| window.contains(&r.at) && r.backup[t] == 503)
+        .map(|r| r.backup_reasons[t].clone())
+        .unwrap_or_default();
+    assert!(
+        said.starts_with(&format!(
+            "Not a writer backup: node{} took the lease (generation ",
+            n + 1
+        )),
+        "{said}"
+    );
+    // The old writer was healthy again inside the window: what kept it out was the rule.
+    assert!(
+        rounds
+            .iter()
+            .any(|r| window.contains(&r.at) && r.backup_reasons[w].contains("took the lease")),
+        "node{} was not back within the window; the test proved nothing",
+        w + 1
+    );
 }
 
 /// Two daemons on the same node, one on row 1 and one on row 3, are each the writer of their own

@@ -1,8 +1,9 @@
 //! The `[haproxy]` section: the check timing of the HAProxy instances in front of this node
-//! (`inter` and `fall` on its `server` lines), the one place it is configured. Two things wait it
-//! out, both for HAProxy to have marked a server DOWN after its check turned 503:
+//! (`inter`, `fall` and `rise` on its `server` lines), the one place it is configured. Two things
+//! wait for HAProxy to have marked a server DOWN after its check turned 503 (`inter` and `fall`):
 //! `clustercheckd drain --wait` (before a planned stop of mysqld) and a new writer (its default
-//! `writer.handover_gap` and that gap's lower bound, docs/writer.md).
+//! `writer.handover_gap` and that gap's lower bound, docs/writer.md). `/writer/backup` also waits
+//! for HAProxy to mark the new writer UP (`rise`).
 //!
 //! HAProxy cannot be asked (there may be several, on other hosts), so the operator states its
 //! timing here; with several HAProxy configurations, the slowest one's.
@@ -18,8 +19,8 @@ use super::ConfigError;
 /// `inter x (fall + 1)` far from overflowing.
 pub const MAX_HAPROXY_INTER: Duration = Duration::from_secs(60);
 
-/// HAProxy's `fall` above this would make a drain (and a writer handover) wait for minutes at
-/// any sane `inter`.
+/// HAProxy's `fall` (or `rise`) above this would make a drain (and a writer handover) wait for
+/// minutes at any sane `inter`.
 pub const MAX_HAPROXY_FALL: u32 = 100;
 
 /// The keys that used to say the same thing in two sections, and where they are now. A
@@ -43,6 +44,8 @@ pub struct HaproxyConfig {
     pub inter: Duration,
     /// HAProxy's `fall` on those lines: failed checks in a row before it marks the server DOWN.
     pub fall: u32,
+    /// HAProxy's `rise` on those lines: passed checks in a row before it marks the server UP.
+    pub rise: u32,
 }
 
 impl Default for HaproxyConfig {
@@ -50,6 +53,7 @@ impl Default for HaproxyConfig {
         Self {
             inter: Duration::from_secs(2),
             fall: 2,
+            rise: 2,
         }
     }
 }
@@ -60,6 +64,12 @@ impl HaproxyConfig {
     /// interval after the 503 starts.
     pub fn down_after(&self) -> Duration {
         self.inter.saturating_mul(self.fall.saturating_add(1))
+    }
+
+    /// How long HAProxy may take to mark this node UP once its check answers 200: `rise` passed
+    /// checks, plus one `inter` for the first to come.
+    pub fn up_after(&self) -> Duration {
+        self.inter.saturating_mul(self.rise.saturating_add(1))
     }
 
     /// That time as the operator should read it: `6s = 2s x (2 + 1)`.
@@ -82,11 +92,13 @@ impl HaproxyConfig {
                 ),
             ));
         }
-        if !(1..=MAX_HAPROXY_FALL).contains(&self.fall) {
-            return Err(ConfigError::invalid(
-                "haproxy.fall",
-                format!("must be between 1 and {MAX_HAPROXY_FALL}"),
-            ));
+        for (key, value) in [("haproxy.fall", self.fall), ("haproxy.rise", self.rise)] {
+            if !(1..=MAX_HAPROXY_FALL).contains(&value) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("must be between 1 and {MAX_HAPROXY_FALL}"),
+                ));
+            }
         }
         Ok(())
     }
@@ -120,5 +132,11 @@ mod tests {
         config.fall = MAX_HAPROXY_FALL + 1;
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("`haproxy.fall`"), "{err}");
+        config.fall = 2;
+        config.rise = 0;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("`haproxy.rise`"), "{err}");
+        config.rise = 3;
+        assert_eq!(config.up_after(), Duration::from_millis(400));
     }
 }

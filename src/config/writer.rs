@@ -113,6 +113,14 @@ impl WriterConfig {
         self.haproxy.down_after()
     }
 
+    /// How long after another node took the lease this node's `/writer/backup` stays 503: the
+    /// new holder's gap, then HAProxy's `inter x (rise + 1)` to take it up, plus the margin for
+    /// clock rates. Counted from this daemon's read that showed the new generation, which is
+    /// after the acquisition: waiting longer, never shorter, than HAProxy needs.
+    pub fn backup_hold(&self) -> Duration {
+        self.handover_gap() + self.haproxy.up_after() + self.margin
+    }
+
     /// The handover gap: configured, or HAProxy's delay plus one second.
     pub fn handover_gap(&self) -> Duration {
         self.handover_gap

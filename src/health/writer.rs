@@ -11,6 +11,11 @@
 //! moved, and then waits the gap: so the holder's own deadline (3) has passed before anyone
 //! else's takeover commits, and HAProxy has seen its 503s before the new writer's first 200.
 //! docs/writer.md has the whole argument. This is a pure function of the snapshot and `now`.
+//!
+//! `/writer/backup` ([`backup_verdict`]) is the check of the `backup` lines HAProxy falls back on
+//! while no node answers `/writer`: every healthy node, except that for a while after the lease
+//! changed hands only the new holder, so the node that just lost the role (healthy again after a
+//! blip, say) takes no new writes while HAProxy is still taking the new writer up.
 
 use std::time::{Duration, Instant};
 
@@ -105,6 +110,108 @@ fn holder(snapshot: &WriterSnapshot) -> Option<String> {
         .ok()
         .filter(|lease| !lease.released())
         .map(|lease| lease.holder.clone())
+}
+
+pub type BackupVerdict = super::Verdict<BackupReason>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackupReason {
+    /// The lease row names this node.
+    Holder,
+    /// Nobody holds the lease: HAProxy's backups are where the writes go.
+    Vacant,
+    /// Another node has held the lease for longer than a handover takes.
+    Settled { holder: String },
+    /// The lease row cannot be read: backups stay available (the fallback must not depend on
+    /// the lease connection).
+    Unread(String),
+    /// The Galera node is not healthy (its verdict's reason).
+    GaleraUnhealthy(String),
+    /// Another node took the lease lately: until every HAProxy has it UP, only it is a backup.
+    NewWriter {
+        holder: String,
+        generation: u64,
+        remaining: Duration,
+    },
+}
+
+impl Rule for BackupReason {
+    fn healthy(&self) -> bool {
+        !matches!(
+            self,
+            BackupReason::GaleraUnhealthy(_) | BackupReason::NewWriter { .. }
+        )
+    }
+
+    fn text(&self) -> String {
+        match self {
+            BackupReason::Holder => "A writer backup: this node holds the lease.".to_owned(),
+            BackupReason::Vacant => "A writer backup: no node holds the lease.".to_owned(),
+            BackupReason::Settled { holder } => {
+                format!("A writer backup: {holder:.64} holds the lease.")
+            }
+            BackupReason::Unread(error) => {
+                format!("A writer backup: the lease could not be read ({error:.128}).")
+            }
+            BackupReason::GaleraUnhealthy(reason) => format!("Not a writer backup: {reason}"),
+            BackupReason::NewWriter {
+                holder,
+                generation,
+                remaining,
+            } => format!(
+                "Not a writer backup: {holder:.64} took the lease (generation {generation}); only it \
+                 is a backup for {:.1} s more.",
+                remaining.as_secs_f64()
+            ),
+        }
+    }
+
+    fn state_key(&self) -> String {
+        match self {
+            BackupReason::NewWriter { generation, .. } => format!("new writer {generation}"),
+            other => other.text(),
+        }
+    }
+}
+
+/// `/writer/backup` at `now`: 200 on a healthy node unless another node took the lease less than
+/// [`WriterConfig::backup_hold`] ago (by this daemon's clock, from the read that showed it).
+pub fn backup_verdict(
+    snapshot: &WriterSnapshot,
+    (galera_healthy, galera_reason): (bool, &str),
+    config: &WriterConfig,
+    now: Instant,
+) -> BackupVerdict {
+    if !galera_healthy {
+        return BackupVerdict::of(BackupReason::GaleraUnhealthy(
+            galera_reason.trim_end().to_owned(),
+        ));
+    }
+    let lease = match &snapshot.lease {
+        Ok(lease) => lease,
+        Err(error) => return BackupVerdict::of(BackupReason::Unread(error.to_string())),
+    };
+    if lease.released() {
+        return BackupVerdict::of(BackupReason::Vacant);
+    }
+    if snapshot.identity.as_deref() == Some(lease.holder.as_str()) {
+        return BackupVerdict::of(BackupReason::Holder);
+    }
+    let held_for = snapshot
+        .generation_seen_since
+        .map(|since| now.saturating_duration_since(since));
+    match held_for {
+        Some(held_for) if held_for < config.backup_hold() => {
+            BackupVerdict::of(BackupReason::NewWriter {
+                holder: lease.holder.clone(),
+                generation: lease.generation,
+                remaining: config.backup_hold() - held_for,
+            })
+        }
+        _ => BackupVerdict::of(BackupReason::Settled {
+            holder: lease.holder.clone(),
+        }),
+    }
 }
 
 fn reason(
@@ -269,6 +376,92 @@ mod tests {
         assert_eq!(v.reason, "Not the writer: the lease is held by node2.");
         s.lease = Err(LeaseError::Timeout(S));
         assert!(!verdict(&s, HEALTHY, &c, t0).healthy);
+    }
+
+    fn follower_seeing(holder: &str, generation_seen_since: Option<Instant>) -> WriterSnapshot {
+        WriterSnapshot {
+            identity: Some("node1".into()),
+            lease: Ok(Lease {
+                holder: holder.into(),
+                generation: 8,
+                renewals: 0,
+            }),
+            generation_seen_since,
+            ..WriterSnapshot::initial()
+        }
+    }
+
+    /// The old writer, healthy again right after losing the lease, is no backup until every
+    /// HAProxy can have the new writer UP: the gap, `inter x (rise + 1)`, and the margin.
+    #[test]
+    fn after_a_handover_only_the_new_holder_is_a_backup_for_the_hold() {
+        let t0 = Instant::now();
+        let c = config();
+        // gap 7 s (2 s x 3 + 1 s) + rise 2 s x 3 + margin 1 s.
+        assert_eq!(c.backup_hold(), 14 * S);
+        let s = follower_seeing("node2", Some(t0));
+        let v = backup_verdict(&s, HEALTHY, &c, t0 + 13 * S);
+        assert!(!v.healthy, "{v:?}");
+        assert_eq!(
+            v.reason,
+            "Not a writer backup: node2 took the lease (generation 8); only it is a backup for \
+             1.0 s more."
+        );
+        assert_eq!(v.rule.state_key(), "new writer 8");
+        let v = backup_verdict(&s, HEALTHY, &c, t0 + 14 * S);
+        assert!(v.healthy, "{v:?}");
+        assert_eq!(v.reason, "A writer backup: node2 holds the lease.");
+        // The new holder itself is a backup at once.
+        let mut holder = follower_seeing("node1", Some(t0));
+        holder.identity = Some("node1".into());
+        assert_eq!(
+            backup_verdict(&holder, HEALTHY, &c, t0).rule,
+            BackupReason::Holder
+        );
+    }
+
+    /// Backups are what HAProxy falls back on: vacant, long-held and unreadable leases leave
+    /// every healthy node one; an unhealthy node never is.
+    #[test]
+    fn backups_stay_available_unless_unhealthy_or_just_handed_over() {
+        let t0 = Instant::now();
+        let c = config();
+        let vacant = follower_seeing("", Some(t0));
+        assert_eq!(
+            backup_verdict(&vacant, HEALTHY, &c, t0).rule,
+            BackupReason::Vacant
+        );
+        // Held since before this daemon started: no handover seen.
+        let settled = follower_seeing("node3", None);
+        assert!(backup_verdict(&settled, HEALTHY, &c, t0).healthy);
+        let mut unread = follower_seeing("node3", Some(t0));
+        unread.lease = Err(LeaseError::Timeout(S));
+        let v = backup_verdict(&unread, HEALTHY, &c, t0);
+        assert!(v.healthy);
+        assert_eq!(
+            v.reason,
+            "A writer backup: the lease could not be read (no answer within 1.0 s)."
+        );
+        let v = backup_verdict(
+            &vacant,
+            (
+                false,
+                "Galera cluster node is not synced: Donor/Desynced.\n",
+            ),
+            &c,
+            t0,
+        );
+        assert!(!v.healthy);
+        assert_eq!(
+            v.reason,
+            "Not a writer backup: Galera cluster node is not synced: Donor/Desynced."
+        );
+        // A `now` before the sighting (clock read order) is age zero, not a panic.
+        assert!(!backup_verdict(&settled_at(t0 + S), HEALTHY, &c, t0).healthy);
+    }
+
+    fn settled_at(since: Instant) -> WriterSnapshot {
+        follower_seeing("node3", Some(since))
     }
 
     /// Clock read order: an issue time after `now` is age zero, not a panic; a released row

@@ -4,7 +4,8 @@
 //! sends; GET and HEAD are common too) on `/`, `/galera` and any path whose first segment is not
 //! reserved, as clustercheck under xinetd did ([`super::paths`] decides). `/pacemaker`, `/vip`
 //! and `/vip/NAME` are checks of the same kind (any method, text/plain, `Connection: close`, 200
-//! or 503), and so are `/rabbitmq` and `/writer` (200 on at most one node: docs/writer.md).
+//! or 503), and so are `/rabbitmq`, `/writer` (200 on at most one node: docs/writer.md) and
+//! `/writer/backup` (the writer variant's backup lines).
 
 use std::time::Instant;
 
@@ -81,6 +82,23 @@ pub(super) fn writer(state: &AppState) -> Response {
     };
     let verdict = writer_verdict(state, &watch.borrow(), &galera.borrow(), Instant::now());
     CheckCounts::count_in(&state.check_counts.writer, verdict.healthy);
+    text(verdict.healthy, format!("{}\n", verdict.reason))
+}
+
+/// `/writer/backup`: the check of the writer variant's `backup` lines, 200 on a healthy node
+/// except, for a while after a handover, on every node but the new writer (docs/writer.md).
+pub(super) fn writer_backup(state: &AppState) -> Response {
+    let (Some(watch), Some(galera)) = (&state.writer, &state.galera) else {
+        return disabled("Writer");
+    };
+    let galera = state.galera_verdict(&galera.borrow(), Instant::now());
+    let verdict = health::writer::backup_verdict(
+        &watch.borrow(),
+        (galera.healthy, &galera.reason),
+        &state.config.writer,
+        Instant::now(),
+    );
+    CheckCounts::count_in(&state.check_counts.writer_backup, verdict.healthy);
     text(verdict.healthy, format!("{}\n", verdict.reason))
 }
 

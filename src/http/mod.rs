@@ -136,6 +136,7 @@ pub struct CheckCounts {
     pub vip: [AtomicU64; 2],
     pub rabbitmq: [AtomicU64; 2],
     pub writer: [AtomicU64; 2],
+    pub writer_backup: [AtomicU64; 2],
 }
 
 impl CheckCounts {
@@ -144,13 +145,14 @@ impl CheckCounts {
     }
 
     /// Every check with its counters, for the exposition.
-    pub fn all(&self) -> [(&'static str, &[AtomicU64; 2]); 5] {
+    pub fn all(&self) -> [(&'static str, &[AtomicU64; 2]); 6] {
         [
             ("galera", &self.galera),
             ("pacemaker", &self.pacemaker),
             ("vip", &self.vip),
             ("rabbitmq", &self.rabbitmq),
             ("writer", &self.writer),
+            ("writer_backup", &self.writer_backup),
         ]
     }
 }
@@ -173,6 +175,7 @@ async fn dispatch(state: AppState, pages: Pages, method: &Method, path: &str) ->
         Route::Galera => check::galera(State(state)).await,
         Route::Rabbitmq => check::rabbitmq(State(state)).await,
         Route::Writer => check::writer(&state),
+        Route::WriterBackup => check::writer_backup(&state),
         Route::Pacemaker => check::pacemaker(State(state)).await,
         Route::Vip => check::vip_check(&state, None),
         Route::VipNamed(name) => check::vip_check(&state, Some(&name)),

@@ -51,6 +51,8 @@ pub enum Route {
     Pacemaker,
     /// `/writer`: 200 on at most one node (docs/writer.md).
     Writer,
+    /// `/writer/backup`: the writer variant's backup lines (docs/writer.md).
+    WriterBackup,
     Vip,
     /// `/vip/NAME`: NAME as given (VIP names are case-sensitive; only the segment `vip` is not).
     VipNamed(String),
@@ -105,6 +107,7 @@ pub fn route(method: &Method, path: &str, pages: Pages) -> Route {
         ("rabbitmq", "") => Route::Rabbitmq,
         ("pacemaker", "") => Route::Pacemaker,
         ("writer", "") => Route::Writer,
+        ("writer", "backup") => Route::WriterBackup,
         ("vip", "") => Route::Vip,
         ("vip", name) if !name.contains('/') => Route::VipNamed(name.to_owned()),
         ("status", _) => page(Page::Status),
@@ -131,6 +134,7 @@ pub fn not_found(path: &str, pages: Pages) -> Response {
          \x20 /pacemaker                   Pacemaker check\n\
          \x20 /vip, /vip/NAME              VIP checks (all VIPs, or the one named NAME)\n\
          \x20 /writer                      200 on the one writer node (the [writer] lease)\n\
+         \x20 /writer/backup               the writer variant's backup lines ([writer])\n\
          {pages_line}"
     );
     plain(StatusCode::NOT_FOUND, body)
@@ -181,6 +185,8 @@ mod tests {
         assert_eq!(get("/metrics/x"), Route::NotFound);
         assert_eq!(get("/Writer/"), Route::Writer);
         assert_eq!(get("/writer/x"), Route::NotFound);
+        assert_eq!(get("/Writer/backup/"), Route::WriterBackup);
+        assert_eq!(get("/writer/backup/x"), Route::NotFound);
         assert_eq!(get("/cluster"), Route::Page(Page::Cluster));
         assert_eq!(get("/Cluster/"), Route::Page(Page::Cluster));
         assert_eq!(get("/cluster/x"), Route::NotFound);

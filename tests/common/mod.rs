@@ -628,8 +628,13 @@ const FAST_HAPROXY_TIMING: &str = "[haproxy]\ninter = \"400ms\"\nfall = 2\n";
 /// [`writer_section`] at the writer test timing, after the `[haproxy]` section that timing needs.
 /// `[writer]` comes last, so lines appended to it go into that section.
 pub fn fast_writer_section(n: u8) -> String {
+    fast_writer_section_with(n, "")
+}
+
+/// [`fast_writer_section`] with `haproxy_extra` lines in its `[haproxy]` section (`rise = 5\n`).
+pub fn fast_writer_section_with(n: u8, haproxy_extra: &str) -> String {
     format!(
-        "{FAST_HAPROXY_TIMING}{}",
+        "{FAST_HAPROXY_TIMING}{haproxy_extra}{}",
         writer_section(n, FAST_WRITER_TIMING)
     )
 }

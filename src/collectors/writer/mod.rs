@@ -176,6 +176,10 @@ pub struct WriterSnapshot {
     /// Since when (this daemon's clock, after the read that first showed it) the row has held
     /// the value last read.
     pub seen_since: Option<Instant>,
+    /// Since when (as `seen_since`) the row has named its current generation: the time of the
+    /// last handover as this daemon saw it. `None` when it has named it since this daemon's
+    /// first read (a handover before this daemon started is long over for `/writer/backup`).
+    pub generation_seen_since: Option<Instant>,
     pub role: Role,
     /// Lease statements by outcome (renewals, releases and acquisitions).
     pub statements: Counts,
@@ -197,6 +201,7 @@ impl WriterSnapshot {
                 "no lease read has completed yet".into(),
             )),
             seen_since: None,
+            generation_seen_since: None,
             role: Role::Follower,
             statements: Counts::default(),
             last_statement: None,
@@ -256,6 +261,9 @@ struct Leaser {
     healthy: Healthy,
     conn: Option<Conn>,
     snapshot: WriterSnapshot,
+    /// The generation of the last successful read (kept across failed reads, so a handover
+    /// during an outage of the lease connection is still seen as one).
+    last_generation: Option<u64>,
 }
 
 impl Leaser {
@@ -283,6 +291,7 @@ impl Leaser {
             healthy,
             conn: None,
             snapshot: WriterSnapshot::initial(),
+            last_generation: None,
         }
     }
 
@@ -334,6 +343,7 @@ impl Leaser {
                 if self.snapshot.lease.as_ref().ok() != Some(&lease) {
                     self.snapshot.seen_since = Some(finished);
                 }
+                self.note_generation(lease.generation, finished);
                 self.snapshot.lease = Ok(lease);
             }
             Err(error) => self.snapshot.lease = Err(error),
@@ -441,6 +451,7 @@ impl Leaser {
             renewals: 0,
         });
         self.snapshot.seen_since = Some(confirmed);
+        self.note_generation(generation, confirmed);
         let from = if lease.released() {
             "released".to_owned()
         } else if lease.holder == self.snapshot.identity.clone().unwrap_or_default() {
@@ -454,6 +465,15 @@ impl Leaser {
         };
         tracing::info!(generation, from = %from, gap = ?self.config.handover_gap(),
             "writer: acquired the lease; answering 200 after the handover gap");
+    }
+
+    /// A generation other than the last one read is a handover, seen at `at`. The first read
+    /// after start is not: that handover happened before this daemon could see it.
+    fn note_generation(&mut self, generation: u64, at: Instant) {
+        if self.last_generation.is_some_and(|last| last != generation) {
+            self.snapshot.generation_seen_since = Some(at);
+        }
+        self.last_generation = Some(generation);
     }
 
     /// Count a statement's outcome and remember it as the last one.
