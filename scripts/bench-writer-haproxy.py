@@ -711,8 +711,7 @@ def section(args, results, outside, config_text, load_before, uptime_before, upt
 Command: `flock -o /var/tmp/clustercheckd-sandbox/locks/galera.lock {command}` (the script also
 takes the Galera lock itself when run without `flock`). Commit {benchlib.commit()}; a run of
 {elapsed / 60:.0f} minutes. Machine: {benchlib.machine(load_before)}. `uptime` before:
-`{uptime_before}`; after: `{uptime_after}`. **The machine is shared with other helpers' builds and
-tests**: the timings include their load.
+`{uptime_before}`; after: `{uptime_after}`.
 
 Three daemons (release build) with `[writer]` at the documented defaults (lease 5 s, margin 1 s,
 renew every 1 s, timeout 1 s, HAProxy inter 2 s fall 2, handover gap 7 s) and the default Galera

@@ -215,7 +215,7 @@ def main():
         " over the nodes), each followed by a read of the newest row on the next node; /writer"
         " on all three sampled every 200 ms.\n",
         f"Machine: {benchlib.machine(load_before)}. `uptime` before: `{uptime_before}`; after:"
-        f" `{uptime_after}`. **The machine is shared with other helpers' builds and tests.**"
+        f" `{uptime_after}`."
         f" Commit: {benchlib.commit()}.\n",
         "| figure | value |",
         "|---|---|",
