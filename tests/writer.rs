@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{galera_heal, galera_section, lock, sandbox, Daemon, Restore};
+use common::{galera_heal, lock, sandbox, Daemon, Restore};
 
 /// The test's timing (docs/writer.md): lease 2.5 s, margin 0.5 s, renewals every 0.4 s, HAProxy
 /// `inter 400ms fall 2` (1.2 s), handover gap 1.5 s.
@@ -35,15 +35,37 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 /// Daemon `n`'s config; its maintenance file is its own, in `dir` (never created): the default
 /// path is shared by everything on this host, and a file left there would disable all three.
 fn writer_toml(n: u8, dir: &std::path::Path) -> String {
+    writer_toml_with(n, dir, "1s", "")
+}
+
+/// [`writer_toml`] with the Galera poll `interval` and `haproxy_extra` lines in `[haproxy]`.
+fn writer_toml_with(n: u8, dir: &std::path::Path, interval: &str, haproxy_extra: &str) -> String {
     let maintenance = dir.join(format!("node{n}.disabled"));
     format!(
         "{}\n{}",
-        galera_section(
-            n,
+        common::galera_toml(
+            &common::galera_defaults_file(n),
+            interval,
             &format!("maintenance_file = \"{}\"", maintenance.display())
         ),
-        common::fast_writer_section(n)
+        common::fast_writer_section_with(n, haproxy_extra)
     )
+}
+
+/// Heal the cluster now, and again (every desync off first) when the returned guard drops, even
+/// on panic.
+fn healed_now_and_after() -> Restore {
+    let heal = Restore::new(|| {
+        for n in ["1", "2", "3"] {
+            let _ = std::process::Command::new("bash")
+                .arg(common::repo().join("scripts/sandbox.sh"))
+                .args(["galera", "desync", n, "off"])
+                .output();
+        }
+        galera_heal();
+    });
+    galera_heal();
+    heal
 }
 
 /// One sample round: when (since the start) and each daemon's status code on `/writer` and on
@@ -331,16 +353,7 @@ fn signal(pid: u32, sig: &str) {
 #[test]
 fn one_writer_at_most_under_churn_and_a_new_one_within_10s() {
     let _lock = lock("galera");
-    let _heal = Restore::new(|| {
-        for n in ["1", "2", "3"] {
-            let _ = std::process::Command::new("bash")
-                .arg(common::repo().join("scripts/sandbox.sh"))
-                .args(["galera", "desync", n, "off"])
-                .output();
-        }
-        galera_heal();
-    });
-    galera_heal();
+    let _heal = healed_now_and_after();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut daemons: Vec<Daemon> = (1..=3)
         .map(|n| Daemon::start(&writer_toml(n, dir.path())))
@@ -478,30 +491,10 @@ fn one_writer_at_most_under_churn_and_a_new_one_within_10s() {
 fn during_a_handover_only_the_new_writer_is_a_backup() {
     const RISE_WAIT: Duration = Duration::from_millis(2400); // inter 400ms x (rise 5 + 1)
     let _lock = lock("galera");
-    let _heal = Restore::new(|| {
-        for n in ["1", "2", "3"] {
-            let _ = std::process::Command::new("bash")
-                .arg(common::repo().join("scripts/sandbox.sh"))
-                .args(["galera", "desync", n, "off"])
-                .output();
-        }
-        galera_heal();
-    });
-    galera_heal();
+    let _heal = healed_now_and_after();
     let dir = tempfile::tempdir().expect("temp dir");
     let daemons: Vec<Daemon> = (1..=3)
-        .map(|n| {
-            let maintenance = dir.path().join(format!("node{n}.disabled"));
-            Daemon::start(&format!(
-                "{}\n{}",
-                common::galera_toml(
-                    &common::galera_defaults_file(n),
-                    "250ms",
-                    &format!("maintenance_file = \"{}\"", maintenance.display())
-                ),
-                common::fast_writer_section_with(n, "rise = 5\n")
-            ))
-        })
+        .map(|n| Daemon::start(&writer_toml_with(n, dir.path(), "250ms", "rise = 5\n")))
         .collect();
     let backups = || -> Vec<u16> {
         daemons
