@@ -91,13 +91,7 @@ pub(super) fn writer_backup(state: &AppState) -> Response {
     let (Some(watch), Some(galera)) = (&state.writer, &state.galera) else {
         return disabled("Writer");
     };
-    let galera = state.galera_verdict(&galera.borrow(), Instant::now());
-    let verdict = health::writer::backup_verdict(
-        &watch.borrow(),
-        (galera.healthy, &galera.reason),
-        &state.config.writer,
-        Instant::now(),
-    );
+    let verdict = writer_backup_verdict(state, &watch.borrow(), &galera.borrow(), Instant::now());
     CheckCounts::count_in(&state.check_counts.writer_backup, verdict.healthy);
     text(verdict.healthy, format!("{}\n", verdict.reason))
 }
@@ -111,6 +105,22 @@ pub(super) fn writer_verdict(
 ) -> health::writer::Verdict {
     let galera = state.galera_verdict(galera, now);
     health::writer::verdict(
+        writer,
+        (galera.healthy, &galera.reason),
+        &state.config.writer,
+        now,
+    )
+}
+
+/// The `/writer/backup` verdict at `now`: the Galera verdict first, then the handover hold.
+pub(super) fn writer_backup_verdict(
+    state: &AppState,
+    writer: &crate::collectors::writer::WriterSnapshot,
+    galera: &crate::collectors::galera::GaleraSnapshot,
+    now: Instant,
+) -> health::writer::BackupVerdict {
+    let galera = state.galera_verdict(galera, now);
+    health::writer::backup_verdict(
         writer,
         (galera.healthy, &galera.reason),
         &state.config.writer,

@@ -53,13 +53,7 @@ fn writer_status(
     // The claim peers read (`is_writer`, `holder`), derived where /cluster and the metrics
     // derive it.
     let claim = health::writer::claim(snapshot, &verdict);
-    let galera = state.galera_verdict(galera, now);
-    let backup = health::writer::backup_verdict(
-        snapshot,
-        (galera.healthy, &galera.reason),
-        &state.config.writer,
-        now,
-    );
+    let backup = super::check::writer_backup_verdict(state, snapshot, galera, now);
     let age = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
     let lease = snapshot.lease.as_ref().ok();
     let holding = snapshot.holding();
@@ -74,10 +68,10 @@ fn writer_status(
         "holds_lease": holding.is_some(),
         "lease_age_seconds": snapshot.seen_since.map(age),
         "since_renewal_seconds": holding.map(|h| age(h.renewal_issued)),
-        // Only while a new holder waits out the gap: null once it has passed.
         // `/writer/backup` (the writer variant's backup lines) at this instant.
         "backup_ok": backup.healthy,
         "backup_reason": backup.reason,
+        // Only while a new holder waits out the gap: null once it has passed.
         "handover_gap_remaining_seconds": holding
             .filter(|h| h.answer_from > now)
             .map(|h| (h.answer_from - now).as_secs_f64()),
